@@ -1,0 +1,434 @@
+"""Chunked streams of eligible catalog rows: queries grow with the number of chunks, never with items.
+
+Each chunk is read by keyset pagination on the primary key (``pk > last ORDER BY pk LIMIT n``), so
+no cursor or transaction stays open across a long run, rows deleted or added between chunks are
+simply seen or not, and the models' default ``Meta.ordering`` (a join, for Dispatcharr's Episode)
+never applies. Per chunk:
+
+- movies: 2 statements (movies with their logo URL; their relations with account and category);
+- series: 4 statements (series; their relations; their episodes; those episodes' relations).
+
+Everything is read with ``values_list`` of the columns used and turned into frozen rows here:
+no model instance leaves this module, so nothing downstream can issue a lazy query.
+
+Rules (DESIGN.md section 3): a relation is *eligible* when its account is active and its category
+is null or enabled for that account (and passes the category filters of the settings); an item is
+eligible with at least one eligible relation; the *best* relation has the highest account
+priority, then the lowest relation id.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vod2strm.catalog import resolver
+from vod2strm.catalog.rows import EpisodeRow, MovieRow, SeriesRow, Source
+from vod2strm.conf import Settings
+
+#: Series chunks are smaller than movie chunks: each series brings its episodes along.
+SERIES_CHUNK_DIVISOR = 5
+
+_MOVIE_COLUMNS = (
+    "id",
+    "uuid",
+    "name",
+    "description",
+    "year",
+    "rating",
+    "genre",
+    "duration_secs",
+    "is_adult",
+    "tmdb_id",
+    "imdb_id",
+    "custom_properties",
+    "created_at",
+    "logo__url",
+)
+_SERIES_COLUMNS = (
+    "id",
+    "uuid",
+    "name",
+    "description",
+    "year",
+    "rating",
+    "genre",
+    "tmdb_id",
+    "imdb_id",
+    "custom_properties",
+    "created_at",
+    "logo__url",
+)
+_EPISODE_COLUMNS = (
+    "id",
+    "series_id",
+    "uuid",
+    "name",
+    "description",
+    "air_date",
+    "rating",
+    "duration_secs",
+    "season_number",
+    "episode_number",
+    "tmdb_id",
+    "imdb_id",
+    "custom_properties",
+    "created_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """One eligible relation of an item, before the best one is chosen."""
+
+    item_id: int
+    priority: int
+    source: Source
+
+
+class CategoryRules:
+    """Which (account, category) pairs are enabled, plus the settings' include/exclude filters.
+
+    Loaded once per run with one query: the table is categories x accounts, small next to items.
+    """
+
+    def __init__(self, settings: Settings):
+        m = resolver.models()
+        self.enabled: set[tuple[int, int]] = set(
+            m.M3UVODCategoryRelation.objects.filter(enabled=True)
+            .order_by()
+            .values_list("m3u_account_id", "category_id")
+        )
+        self.include = _Matcher(settings.categories_include)
+        self.exclude = _Matcher(settings.categories_exclude)
+
+    def allows(self, account_id: int, category_id: int | None, category_name: str | None) -> bool:
+        if category_id is not None and (account_id, category_id) not in self.enabled:
+            return False
+        if self.include and not self.include.matches(category_id, category_name):
+            return False
+        return not (self.exclude and self.exclude.matches(category_id, category_name))
+
+
+class _Matcher:
+    """Category names (case-insensitive) or numeric ids."""
+
+    def __init__(self, entries: Sequence[str]):
+        self.ids = {int(e) for e in entries if e.isdigit()}
+        self.names = {e.casefold() for e in entries if not e.isdigit()}
+
+    def __bool__(self) -> bool:
+        return bool(self.ids or self.names)
+
+    def matches(self, category_id: int | None, category_name: str | None) -> bool:
+        if category_id is None:
+            return False
+        return category_id in self.ids or (category_name or "").casefold() in self.names
+
+
+#: Relation columns every query below fetches, in this order; movie/episode queries add
+#: ``container_extension`` and the account's XC columns for the direct URL.
+_RELATION_COLUMNS = (
+    "id",
+    "m3u_account_id",
+    "category_id",
+    "category__name",
+    "m3u_account__priority",
+    "m3u_account__name",
+)
+_STREAM_COLUMNS = (
+    "stream_id",
+    "container_extension",
+    "m3u_account__account_type",
+    "m3u_account__server_url",
+    "m3u_account__username",
+    "m3u_account__password",
+)
+
+
+def _direct_url(kind: str, stream: Sequence[Any]) -> str | None:
+    """The home's own ``get_stream_url()``, run on an unsaved relation built from fetched columns."""
+    m = resolver.models()
+    stream_id, ext, account_type, server_url, username, password = stream
+    account = m.M3UAccount(
+        account_type=account_type, server_url=server_url, username=username, password=password
+    )
+    relation_model = m.M3UMovieRelation if kind == "movie" else m.M3UEpisodeRelation
+    relation = relation_model(stream_id=stream_id, container_extension=ext, m3u_account=account)
+    return relation.get_stream_url()
+
+
+def _source(kind: str, relation: Sequence[Any], stream: Sequence[Any], direct: bool) -> Source:
+    rel_id, account_id, category_id, category_name, _priority, account_name = relation
+    return Source(
+        relation_id=rel_id,
+        account_id=account_id,
+        account_name=account_name,
+        stream_id=str(stream[0]),
+        container_extension=stream[1] if len(stream) > 1 else None,
+        category_id=category_id,
+        category_name=category_name,
+        direct_url=_direct_url(kind, stream) if direct else None,
+    )
+
+
+def _eligible_candidates(
+    kind: str, rows: Iterable[Sequence[Any]], rules: CategoryRules, direct: bool
+) -> dict[int, list[_Candidate]]:
+    """Group relation rows ``(item_id, *_RELATION_COLUMNS, *stream columns)`` by item, keeping
+    the eligible ones."""
+    by_item: dict[int, list[_Candidate]] = defaultdict(list)
+    for row in rows:
+        item_id, relation, stream = row[0], row[1:7], row[7:]
+        if rules.allows(relation[1], relation[2], relation[3]):
+            source = _source(kind, relation, stream, direct)
+            by_item[item_id].append(_Candidate(item_id, relation[4] or 0, source))
+    return by_item
+
+
+def _best(candidates: list[_Candidate]) -> _Candidate:
+    return min(candidates, key=lambda c: (-c.priority, c.source.relation_id))
+
+
+def _keyset_chunks(queryset, columns: Sequence[str], chunk_size: int) -> Iterator[list[tuple]]:
+    """Yield lists of ``values_list`` rows in primary-key order, ``chunk_size`` at a time."""
+    last = None
+    while True:
+        page = queryset.order_by("pk")
+        if last is not None:
+            page = page.filter(pk__gt=last)
+        rows = list(page.values_list(*columns)[:chunk_size])
+        if not rows:
+            return
+        yield rows
+        if len(rows) < chunk_size:
+            return
+        last = rows[-1][0]
+
+
+def iter_movies(settings: Settings, *, ids: Sequence[int] | None = None) -> Iterator[MovieRow]:
+    """Eligible movies in primary-key order, each with its best relation."""
+    m = resolver.models()
+    rules = CategoryRules(settings)
+    movies = m.Movie.objects.all()
+    if settings.adult_mode == "exclude":
+        movies = movies.filter(is_adult=False)
+    if ids is not None:
+        movies = movies.filter(pk__in=list(ids))
+    for chunk in _keyset_chunks(movies, _MOVIE_COLUMNS, settings.chunk_size):
+        relations = (
+            m.M3UMovieRelation.objects.filter(
+                movie_id__in=[row[0] for row in chunk], m3u_account__is_active=True
+            )
+            .order_by()
+            .values_list("movie_id", *_RELATION_COLUMNS, *_STREAM_COLUMNS)
+        )
+        by_movie = _eligible_candidates("movie", relations, rules, settings.url_mode == "direct")
+        for row in chunk:
+            candidates = by_movie.get(row[0])
+            if candidates:
+                yield _movie_row(row, _best(candidates).source)
+
+
+def _movie_row(row: Sequence[Any], source: Source) -> MovieRow:
+    (
+        id_,
+        uuid,
+        name,
+        description,
+        year,
+        rating,
+        genre,
+        duration,
+        is_adult,
+        tmdb,
+        imdb,
+        custom,
+        created,
+        logo,
+    ) = row
+    return MovieRow(
+        id=id_,
+        uuid=str(uuid),
+        name=name or "",
+        description=description,
+        year=year,
+        rating=rating,
+        genre=genre,
+        duration_secs=duration,
+        is_adult=bool(is_adult),
+        tmdb_id=tmdb,
+        imdb_id=imdb,
+        custom_properties=custom,
+        created_at=created,
+        logo_url=logo,
+        source=source,
+    )
+
+
+def iter_series(settings: Settings, *, ids: Sequence[int] | None = None) -> Iterator[SeriesRow]:
+    """Eligible series in primary-key order, each with its best relation and eligible episodes.
+
+    A series without eligible episodes is still yielded (with ``episodes=()``) so callers can count
+    it; writing an empty show is the caller's decision.
+    """
+    m = resolver.models()
+    rules = CategoryRules(settings)
+    series_qs = m.Series.objects.all()
+    if ids is not None:
+        series_qs = series_qs.filter(pk__in=list(ids))
+    chunk_size = max(1, settings.chunk_size // SERIES_CHUNK_DIVISOR)
+    for chunk in _keyset_chunks(series_qs, _SERIES_COLUMNS, chunk_size):
+        series_ids = [row[0] for row in chunk]
+        series_relations = (
+            m.M3USeriesRelation.objects.filter(series_id__in=series_ids, m3u_account__is_active=True)
+            .order_by()
+            .values_list("series_id", *_RELATION_COLUMNS, "external_series_id")
+        )
+        by_series = _eligible_candidates("series", series_relations, rules, direct=False)
+        eligible = {sid: _best(c) for sid, c in by_series.items()}
+        if not eligible:
+            continue
+        episodes = _episodes_for(eligible, settings)
+        for row in chunk:
+            best = eligible.get(row[0])
+            if best is not None:
+                yield _series_row(row, best.source, episodes.get(row[0], ()))
+
+
+def _episodes_for(eligible: dict[int, _Candidate], settings: Settings) -> dict[int, tuple[EpisodeRow, ...]]:
+    """Eligible episodes of a chunk's eligible series: two statements whatever the episode count.
+
+    An episode is served by its relation at the series' chosen account when there is one, else
+    by the relation with the highest account priority, then the lowest id (any active account:
+    the category rules live on the series relation, which already passed them).
+    """
+    m = resolver.models()
+    series_ids = list(eligible)
+    relations = (
+        m.M3UEpisodeRelation.objects.filter(episode__series_id__in=series_ids, m3u_account__is_active=True)
+        .order_by()
+        .values_list(
+            "episode_id",
+            "episode__series_id",
+            "id",
+            "m3u_account_id",
+            "m3u_account__priority",
+            "m3u_account__name",
+            *_STREAM_COLUMNS,
+        )
+    )
+    chosen: dict[int, tuple[tuple[int, int, int], Sequence[Any]]] = {}
+    for row in relations:
+        episode_id, series_id, rel_id, account_id, priority = row[:5]
+        preferred = eligible[series_id].source.account_id
+        rank = (0 if account_id == preferred else 1, -(priority or 0), rel_id)
+        current = chosen.get(episode_id)
+        if current is None or rank < current[0]:
+            chosen[episode_id] = (rank, row)
+    direct = settings.url_mode == "direct"
+    episodes: dict[int, list[EpisodeRow]] = defaultdict(list)
+    rows = (
+        m.Episode.objects.filter(series_id__in=series_ids)
+        .order_by("series_id", "season_number", "episode_number", "pk")
+        .values_list(*_EPISODE_COLUMNS)
+    )
+    for row in rows:
+        best = chosen.get(row[0])
+        if best is None:
+            continue
+        _, series_id, rel_id, account_id, _priority, account_name = best[1][:6]
+        category = eligible[series_id].source
+        relation = (rel_id, account_id, category.category_id, category.category_name, 0, account_name)
+        episodes[row[1]].append(_episode_row(row, _source("episode", relation, best[1][6:], direct)))
+    return {sid: tuple(eps) for sid, eps in episodes.items()}
+
+
+def _episode_row(row: Sequence[Any], source: Source) -> EpisodeRow:
+    (
+        id_,
+        _series,
+        uuid,
+        name,
+        description,
+        air_date,
+        rating,
+        duration,
+        season,
+        number,
+        tmdb,
+        imdb,
+        custom,
+        created,
+    ) = row
+    return EpisodeRow(
+        id=id_,
+        uuid=str(uuid),
+        name=name or "",
+        description=description,
+        air_date=air_date,
+        rating=rating,
+        duration_secs=duration,
+        season_number=season,
+        episode_number=number,
+        tmdb_id=tmdb,
+        imdb_id=imdb,
+        custom_properties=custom,
+        created_at=created,
+        source=source,
+    )
+
+
+def _series_row(row: Sequence[Any], source: Source, episodes: tuple[EpisodeRow, ...]) -> SeriesRow:
+    (id_, uuid, name, description, year, rating, genre, tmdb, imdb, custom, created, logo) = row
+    return SeriesRow(
+        id=id_,
+        uuid=str(uuid),
+        name=name or "",
+        description=description,
+        year=year,
+        rating=rating,
+        genre=genre,
+        is_adult=False,  # Dispatcharr's Series has no is_adult field
+        tmdb_id=tmdb,
+        imdb_id=imdb,
+        custom_properties=custom,
+        created_at=created,
+        logo_url=logo,
+        source=source,
+        episodes=episodes,
+    )
+
+
+def eligible_relations(relation_model, settings: Settings):
+    """A queryset of ``relation_model`` rows that are eligible, for aggregate counts in SQL.
+
+    The same rule as :class:`CategoryRules`, expressed as a filter: active account, and a null
+    category or one enabled for that account and allowed by the settings' filters.
+    """
+    from django.db.models import Exists, OuterRef, Q
+
+    m = resolver.models()
+    enabled = m.M3UVODCategoryRelation.objects.filter(
+        m3u_account_id=OuterRef("m3u_account_id"), category_id=OuterRef("category_id"), enabled=True
+    )
+    qs = relation_model.objects.filter(m3u_account__is_active=True).filter(
+        Q(category__isnull=True) | Q(Exists(enabled))
+    )
+    include, exclude = _Matcher(settings.categories_include), _Matcher(settings.categories_exclude)
+    if include:
+        qs = qs.filter(_matcher_q(include))
+    if exclude:
+        qs = qs.exclude(_matcher_q(exclude))
+    return qs.order_by()
+
+
+def _matcher_q(matcher: _Matcher):
+    from django.db.models import Q
+
+    q = Q(category_id__in=matcher.ids)
+    for name in matcher.names:
+        q |= Q(category__name__iexact=name)
+    return q

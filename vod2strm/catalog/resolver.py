@@ -1,0 +1,84 @@
+"""Which home the core runs in, and that home's catalog models.
+
+The only module that knows about homes. Everything else asks :func:`models` for model classes
+whose field names are identical in both homes (DESIGN.md section 3), so one query serves both.
+
+Home selection: ``settings.VOD2STRM["CATALOG"]`` (``"standalone"`` or ``"dispatcharr"``), else
+``"dispatcharr"`` when the app module ``apps.vod`` is installed, else ``"standalone"``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import NamedTuple
+
+from vod2strm.errors import ConfigError
+
+HOMES = ("standalone", "dispatcharr")
+
+
+class CatalogModels(NamedTuple):
+    M3UAccount: type
+    VODCategory: type
+    M3UVODCategoryRelation: type
+    VODLogo: type
+    Movie: type
+    Series: type
+    Episode: type
+    M3UMovieRelation: type
+    M3USeriesRelation: type
+    M3UEpisodeRelation: type
+
+
+def home() -> str:
+    """The catalog home named by settings, or detected from the installed apps."""
+    from django.apps import apps
+    from django.conf import settings
+
+    configured = (getattr(settings, "VOD2STRM", None) or {}).get("CATALOG")
+    if configured:
+        if configured not in HOMES:
+            raise ConfigError("CATALOG", f"must be one of {', '.join(HOMES)}; got {configured!r}")
+        return configured
+    return "dispatcharr" if apps.is_installed("apps.vod") else "standalone"
+
+
+@functools.cache
+def _models_for(which: str) -> CatalogModels:
+    from django.apps import apps
+
+    if which == "dispatcharr":
+        labels = {"M3UAccount": "m3u"}
+        default = "vod"
+    else:
+        labels = {}
+        default = "vod2strm_catalog"
+    try:
+        return CatalogModels(
+            **{name: apps.get_model(labels.get(name, default), name) for name in CatalogModels._fields}
+        )
+    except LookupError as exc:
+        raise ConfigError("CATALOG", f"the {which} catalog is not installed ({exc})") from None
+
+
+def models() -> CatalogModels:
+    """The current home's catalog model classes (resolved once per home)."""
+    return _models_for(home())
+
+
+def is_standalone() -> bool:
+    return home() == "standalone"
+
+
+def default_output_root() -> Path:
+    if home() == "dispatcharr":
+        return Path("/data/vod2strm/library")
+    return Path.cwd() / "library"
+
+
+def default_state_dir() -> Path:
+    """Local folder for the manifest, lock and status file: never on the (network) output share."""
+    if home() == "dispatcharr":
+        return Path("/data/vod2strm/state")
+    return Path.cwd() / "state"

@@ -1,0 +1,84 @@
+"""Plain, immutable rows the catalog queries yield and the renderers consume.
+
+Rows hold only values (no model instances, no lazy relations), so nothing downstream can trigger
+a query by accident, and rendering is a pure function of a row and the settings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """The relation chosen for an item: which account serves it, and under which stream id."""
+
+    relation_id: int
+    account_id: int
+    account_name: str
+    stream_id: str
+    container_extension: str | None
+    category_id: int | None
+    category_name: str | None
+    #: The provider's own URL from the relation's ``get_stream_url()`` (None for non-XC accounts).
+    #: Carries credentials: rendered into .strm files only in "direct" URL mode, never logged.
+    direct_url: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MovieRow:
+    id: int
+    uuid: str
+    name: str
+    description: str | None
+    year: int | None
+    rating: str | None
+    genre: str | None
+    duration_secs: int | None
+    is_adult: bool
+    tmdb_id: str | None
+    imdb_id: str | None
+    custom_properties: Any
+    created_at: dt.datetime | None
+    logo_url: str | None
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeRow:
+    id: int
+    uuid: str
+    name: str
+    description: str | None
+    air_date: dt.date | None
+    rating: str | None
+    duration_secs: int | None
+    season_number: int | None
+    episode_number: int | None
+    tmdb_id: str | None
+    imdb_id: str | None
+    custom_properties: Any
+    created_at: dt.datetime | None
+    source: Source
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRow:
+    id: int
+    uuid: str
+    name: str
+    description: str | None
+    year: int | None
+    rating: str | None
+    genre: str | None
+    is_adult: bool
+    tmdb_id: str | None
+    imdb_id: str | None
+    custom_properties: Any
+    created_at: dt.datetime | None
+    logo_url: str | None
+    source: Source
+    #: Eligible episodes, ordered by (season_number, episode_number, id).
+    episodes: tuple[EpisodeRow, ...] = ()

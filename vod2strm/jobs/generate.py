@@ -1,0 +1,374 @@
+"""The generate pipeline: catalog rows → library items → writer + manifest → summary.
+
+Per chunk of rows: one manifest lookup for the chunk's item states; items whose input
+fingerprint is unchanged are only marked seen (no rendering, no I/O); the rest are rendered, their
+files compared by hash with the manifest, and only changed bytes are written, one folder per
+writer task. An item's manifest record is written once all its files are done, so a crash or a
+failed file makes the next run render it again — never trusts a half-written item.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.db import connections
+
+from vod2strm.catalog import queries, resolver
+from vod2strm.conf import Settings
+from vod2strm.errors import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_ITEM_ERRORS,
+    EXIT_OK,
+    Vod2strmError,
+)
+from vod2strm.jobs.progress import Progress
+from vod2strm.library import items as library
+from vod2strm.library.items import FolderFiles, LibraryItem
+from vod2strm.library.naming import NameClaims
+from vod2strm.output import lock, marker
+from vod2strm.output.fs import LocalFS
+from vod2strm.output.manifest import FileRecord, Manifest, content_hash
+from vod2strm.output.writer import Writer, WriteResult
+
+log = logging.getLogger(__name__)
+
+SECTIONS = ("movies", "series")
+
+
+@dataclass
+class GenerateResult:
+    """The ``--json`` summary of DESIGN.md section 10, plus details for people."""
+
+    items: int = 0
+    files: int = 0
+    written: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    errors: int = 0
+    queries: int = 0
+    seconds: float = 0.0
+    adopted: int = 0
+    series_without_episodes: int = 0
+    sections: dict[str, str] = field(default_factory=dict)
+    dry_run: bool = False
+    run_id: int | None = None
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> int:
+        statuses = set(self.sections.values())
+        if "failed" in statuses or self.error:
+            return EXIT_FAILED
+        if "cancelled" in statuses:
+            return EXIT_INTERRUPTED
+        if self.errors:
+            return EXIT_ITEM_ERRORS
+        return EXIT_OK
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["seconds"] = round(self.seconds, 3)
+        data["exit"] = self.exit_code
+        return data
+
+
+class QueryCounter:
+    """Counts SQL statements sent to the catalog database during the run."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute, sql, params, many, context):
+        self.count += 1
+        return execute(sql, params, many, context)
+
+
+class _Fatal(Vod2strmError):
+    """The share failed in a way that dooms every further write (disk full, read-only, gone)."""
+
+
+@dataclass
+class _PendingItem:
+    item: LibraryItem
+    remaining: int
+    records: dict[tuple[str, str], FileRecord]
+    old_hashes: dict[tuple[str, str], str | None]
+    fingerprint: str
+    folder: str
+    failed: bool = False
+
+
+def run(
+    settings: Settings,
+    *,
+    only: str | None = None,
+    dry_run: bool = False,
+    verify: bool = False,
+    movie_ids: Sequence[int] | None = None,
+    series_ids: Sequence[int] | None = None,
+    cancel: threading.Event | None = None,
+    progress: Progress | None = None,
+    fs: LocalFS | None = None,
+) -> GenerateResult:
+    """Generate the library. Raises ConfigError, LockedError or RefusedError before writing anything.
+
+    ``movie_ids``/``series_ids`` select items (admin actions): such runs never count as complete,
+    so cleanup never deletes on their account.
+    """
+    started = time.monotonic()
+    cancel = cancel or threading.Event()
+    progress = progress or Progress(job="generate")
+    fs = fs or LocalFS()
+    selected = movie_ids is not None or series_ids is not None
+    sections = [s for s in SECTIONS if only in (None, s)]
+    if selected:
+        sections = [s for s in sections if (movie_ids if s == "movies" else series_ids) is not None]
+    counter = QueryCounter()
+    result = GenerateResult(dry_run=dry_run)
+    with lock.run_lock(settings.state_dir, settings.output_root):
+        manifest = Manifest.open(settings.state_dir, settings.output_root)
+        try:
+            roots = settings.roots()
+            if not dry_run:
+                has_files = manifest.has_files()
+                for root in roots.values():
+                    marker.check_root(root, has_files, fs)
+                    marker.ensure_marker(root, fs)
+            result.run_id = None if dry_run else manifest.start_run("generate", selected=selected)
+            with connections["default"].execute_wrapper(counter):
+                pipeline = _Pipeline(settings, manifest, result, roots, fs, dry_run, verify, cancel)
+                try:
+                    for section in sections:
+                        ids = movie_ids if section == "movies" else series_ids
+                        status = pipeline.run_section(section, ids, progress)
+                        result.sections[section] = status
+                        progress.finish_section(section, status)
+                        if status != "complete":
+                            break
+                finally:
+                    pipeline.close()
+                    for section in sections:
+                        result.sections.setdefault(section, "cancelled" if cancel.is_set() else "failed")
+            result.queries = counter.count
+            result.seconds = time.monotonic() - started
+            if result.run_id is not None:
+                manifest.finish_run(result.run_id, result.sections, result.as_dict())
+        finally:
+            manifest.close()
+    return result
+
+
+class _Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        manifest: Manifest,
+        result: GenerateResult,
+        roots: dict[str, Path],
+        fs: LocalFS,
+        dry_run: bool,
+        verify: bool,
+        cancel: threading.Event,
+    ):
+        self.settings = settings
+        self.manifest = manifest
+        self.result = result
+        self.roots = roots
+        self.fs = fs
+        self.dry_run = dry_run
+        self.verify = verify
+        self.cancel = cancel
+        self.claims = NameClaims()
+        self.run_id = result.run_id or 0
+        self._writers: dict[str, Writer] = {}
+        self._pending: dict[str, _PendingItem] = {}
+        self._owner: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    # -- sections -----------------------------------------------------------------------------
+
+    def run_section(self, section: str, ids: Sequence[int] | None, progress: Progress) -> str:
+        m = resolver.models()
+        model = m.Movie if section == "movies" else m.Series
+        total = model.objects.count() if ids is None else len(ids)
+        progress.start_section(section, total)
+        rows: Iterable[Any] = (
+            queries.iter_movies(self.settings, ids=ids)
+            if section == "movies"
+            else queries.iter_series(self.settings, ids=ids)
+        )
+        try:
+            for batch in itertools.batched(rows, self.settings.chunk_size):
+                if self.cancel.is_set():
+                    return "cancelled"
+                self._process(section, batch)
+                progress.advance(section, len(batch))
+                self._raise_if_fatal()
+            self._drain()
+            self._raise_if_fatal()
+        except _Fatal as exc:
+            self.result.error = str(exc)
+            log.error("%s", exc)
+            return "failed"
+        return "cancelled" if self.cancel.is_set() else "complete"
+
+    def close(self) -> None:
+        for writer in self._writers.values():
+            if self.cancel.is_set():
+                writer.cancel()
+            writer.close()
+        self._writers.clear()
+
+    # -- per chunk ----------------------------------------------------------------------------
+
+    def _process(self, section: str, rows: Sequence[Any]) -> None:
+        fingerprint: Callable[[Any, Settings], str]
+        if section == "movies":
+            key_of, fingerprint, build = library.movie_key, library.movie_fingerprint, library.movie_item
+        else:
+            key_of, fingerprint, build = library.series_key, library.series_fingerprint, library.series_item
+        keyed = [(row, key_of(row, self.settings)) for row in rows]
+        states = self.manifest.item_states([key for _, key in keyed])
+        seen: list[str] = []
+        to_render: list[tuple[Any, str, str]] = []
+        for row, key in keyed:
+            self.result.items += 1 + len(getattr(row, "episodes", ()))
+            fp = fingerprint(row, self.settings)
+            state = states.get(key)
+            if state and state.fingerprint == fp and not self.verify and self._reclaim(state.folder, key):
+                seen.append(key)
+                self.result.files += state.nfiles
+                self.result.unchanged += state.nfiles
+            else:
+                to_render.append((row, key, fp))
+        if seen and not self.dry_run:
+            self.manifest.mark_seen(seen, self.run_id)
+        old_hashes = self.manifest.file_hashes([key for _, key, _ in to_render])
+        for row, key, fp in to_render:
+            try:
+                item = build(row, self.settings, self.claims)
+            except Exception:  # a hostile row must not stop the run; its old files are kept
+                log.exception("could not render %s %r", section, getattr(row, "name", "?"))
+                self.result.errors += 1
+                if not self.dry_run:
+                    self.manifest.mark_seen([key], self.run_id)
+                continue
+            if item is None:
+                self.result.series_without_episodes += 1
+                continue
+            self._dispatch(item, fp, old_hashes)
+
+    def _reclaim(self, folder: str, key: str) -> bool:
+        """Claim a skipped item's recorded folder name; False when someone earlier took it now."""
+        parent, _, name = folder.rpartition("/")
+        return self.claims.claim(parent, name, key, "") == name
+
+    def _dispatch(self, item: LibraryItem, fingerprint: str, old_hashes: dict) -> None:
+        records: dict[tuple[str, str], FileRecord] = {}
+        changed: list[FolderFiles] = []
+        nfiles = 0
+        for folder in item.folders:
+            to_write = []
+            for f in folder.files:
+                nfiles += 1
+                digest = content_hash(f.data)
+                ident = (item.root, f.relpath)
+                records[ident] = FileRecord(
+                    item.root, f.relpath, digest, item.key, f.kind, item.section, len(f.data)
+                )
+                if old_hashes.get(ident) == digest and not self.verify:
+                    self.result.unchanged += 1
+                else:
+                    to_write.append(f)
+            if to_write:
+                changed.append(FolderFiles(folder.folder, tuple(to_write)))
+        self.result.files += nfiles
+        top_folder = item.folders[0].folder if item.folders else ""
+        if not changed or self.dry_run:
+            if self.dry_run:
+                self.result.written += sum(len(f.files) for f in changed)
+            else:
+                self._record(item, fingerprint, records, top_folder)
+            return
+        remaining = sum(len(f.files) for f in changed)
+        pending = _PendingItem(item, remaining, records, old_hashes, fingerprint, top_folder)
+        with self._lock:
+            self._pending[item.key] = pending
+            for folder in changed:
+                for f in folder.files:
+                    self._owner[(item.root, f.relpath)] = item.key
+        writer = self._writer(item.root)
+        for folder in changed:
+            writer.submit(folder)
+
+    def _record(self, item: LibraryItem, fingerprint: str | None, records: dict, folder: str) -> None:
+        self.manifest.record_item(
+            item.key,
+            section=item.section,
+            fingerprint=fingerprint,
+            run_id=self.run_id,
+            folder=folder,
+            root=item.root,
+            nfiles=len(records),
+            files=records.values(),
+        )
+
+    # -- writer results (called from writer threads) -------------------------------------------
+
+    def _writer(self, root: str) -> Writer:
+        writer = self._writers.get(root)
+        if writer is None:
+            writer = Writer(
+                self.roots[root],
+                self.settings,
+                fs=self.fs,
+                on_result=lambda r, root=root: self._done(root, r),
+            )
+            writer.__enter__()
+            self._writers[root] = writer
+        return writer
+
+    def _done(self, root: str, outcome: WriteResult) -> None:
+        ident = (root, outcome.relpath)
+        with self._lock:
+            key = self._owner.pop(ident, None)
+            pending = self._pending.get(key) if key else None
+            if pending is None:
+                return
+            pending.remaining -= 1
+            if outcome.ok:
+                self.result.written += 1
+                if getattr(outcome, "adopted", False):
+                    self.result.adopted += 1
+            else:
+                pending.failed = True
+                self.result.errors += 1
+                old = pending.old_hashes.get(ident)
+                rec = pending.records[ident]
+                pending.records[ident] = FileRecord(
+                    rec.root, rec.path, old, rec.item_key, rec.kind, rec.section, 0
+                )
+                if outcome.error is not None:
+                    log.warning("could not write %s: %s", outcome.relpath, outcome.error)
+            if pending.remaining:
+                return
+            del self._pending[key]
+        fingerprint = None if pending.failed else pending.fingerprint
+        self._record(pending.item, fingerprint, pending.records, pending.folder)
+
+    def _drain(self) -> None:
+        for writer in self._writers.values():
+            writer.flush()
+
+    def _raise_if_fatal(self) -> None:
+        for writer in self._writers.values():
+            if writer.fatal_error is not None:
+                raise _Fatal(f"writing to {writer.root} failed: {writer.fatal_error}")

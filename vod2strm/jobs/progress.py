@@ -1,0 +1,119 @@
+"""Progress events of a run, and the status file other processes read.
+
+A job reports through a :class:`Progress`; doors decide how to show it (a tqdm bar, plain lines on
+stderr, the status file the Dispatcharr plugin's ``status`` action reads). The job never knows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATUS_FILE = "status.json"
+
+
+@dataclass
+class SectionProgress:
+    total: int = 0
+    done: int = 0
+    status: str = "pending"  # pending | running | complete | partial | cancelled | failed
+    started: float | None = None
+
+    def rate(self, now: float) -> float:
+        if not self.started or now <= self.started:
+            return 0.0
+        return self.done / (now - self.started)
+
+    def eta(self, now: float) -> float | None:
+        rate = self.rate(now)
+        if rate <= 0 or self.total <= self.done:
+            return None
+        return (self.total - self.done) / rate
+
+
+@dataclass
+class Progress:
+    """Collects a run's progress; subclasses (or ``listeners``) render it."""
+
+    job: str = "generate"
+    phase: str = "starting"
+    sections: dict[str, SectionProgress] = field(default_factory=dict)
+    listeners: list[Any] = field(default_factory=list)
+
+    def set_phase(self, phase: str) -> None:
+        self.phase = phase
+        self._emit("phase")
+
+    def start_section(self, name: str, total: int) -> None:
+        self.sections[name] = SectionProgress(total=total, status="running", started=time.monotonic())
+        self.phase = name
+        self._emit("start")
+
+    def advance(self, name: str, items: int = 1) -> None:
+        self.sections[name].done += items
+        self._emit("advance")
+
+    def finish_section(self, name: str, status: str) -> None:
+        self.sections[name].status = status
+        self._emit("finish")
+
+    def snapshot(self) -> dict[str, Any]:
+        now = time.monotonic()
+        return {
+            "job": self.job,
+            "phase": self.phase,
+            "sections": {
+                name: {
+                    **asdict(s),
+                    "started": None,
+                    "rate": round(s.rate(now), 1),
+                    "eta_seconds": None if s.eta(now) is None else round(s.eta(now)),
+                }
+                for name, s in self.sections.items()
+            },
+        }
+
+    def _emit(self, event: str) -> None:
+        for listener in self.listeners:
+            listener(event, self)
+
+
+class StatusFile:
+    """A listener writing the progress snapshot to ``<state_dir>/status.json`` at most once a second.
+
+    Written atomically (temp + replace) in the local state folder, so a reader never sees half.
+    """
+
+    def __init__(self, state_dir: Path, *, interval: float = 1.0, extra: dict[str, Any] | None = None):
+        self.path = state_dir / STATUS_FILE
+        self.interval = interval
+        self.extra = extra or {}
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, event: str, progress: Progress) -> None:
+        now = time.monotonic()
+        if event == "advance" and now - self._last < self.interval:
+            return
+        self._last = now
+        self.write({"state": "running", **progress.snapshot()})
+
+    def write(self, data: dict[str, Any]) -> None:
+        payload = {**self.extra, **data, "pid": os.getpid(), "updated": time.time()}
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(payload, indent=1, default=str))
+            os.replace(tmp, self.path)
+
+
+def read_status(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((state_dir / STATUS_FILE).read_text())
+    except (OSError, ValueError):
+        return None

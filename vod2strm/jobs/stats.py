@@ -1,0 +1,202 @@
+"""The stats-only report: catalog counts, what the manifest says we wrote, recent runs, and an
+optional streaming scan of the output folder.
+
+Catalog counts use a fixed set of aggregate queries (independent of catalog size and of the number
+of accounts). The scan merges two sorted streams — the manifest in path order and a directory walk
+in the same byte order — so it needs memory for one folder listing, not for the whole library.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.db.models import Count, Exists, OuterRef
+
+from vod2strm.catalog import queries, resolver
+from vod2strm.conf import Settings
+from vod2strm.jobs.progress import read_status
+from vod2strm.output import lock
+from vod2strm.output.atomic import is_temp_name
+from vod2strm.output.manifest import Manifest, manifest_path
+from vod2strm.output.marker import MARKER_NAME
+
+
+def catalog_counts(settings: Settings) -> dict[str, Any]:
+    """Eligible movies, series, episodes and series without episodes, per account and in total."""
+    m = resolver.models()
+    movie_rels = queries.eligible_relations(m.M3UMovieRelation, settings)
+    if settings.adult_mode == "exclude":
+        movie_rels = movie_rels.filter(movie__is_adult=False)
+    series_rels = queries.eligible_relations(m.M3USeriesRelation, settings)
+    has_episode = m.Episode.objects.filter(series_id=OuterRef("series_id"))
+    eligible_series = series_rels.filter(series_id=OuterRef("episode__series_id"))
+    episode_rels = m.M3UEpisodeRelation.objects.filter(m3u_account__is_active=True).filter(
+        Exists(eligible_series)
+    )
+
+    accounts: dict[int, dict[str, Any]] = {}
+
+    def per_account(qs, field: str, counted: str) -> None:
+        for row in qs.values("m3u_account_id", "m3u_account__name").annotate(n=Count(counted, distinct=True)):
+            entry = accounts.setdefault(
+                row["m3u_account_id"],
+                {"name": row["m3u_account__name"], "movies": 0, "series": 0, "episodes": 0,
+                 "series_without_episodes": 0},
+            )  # fmt: skip
+            entry[field] = row["n"]
+
+    per_account(movie_rels, "movies", "movie_id")
+    per_account(series_rels, "series", "series_id")
+    per_account(episode_rels, "episodes", "episode_id")
+    per_account(series_rels.filter(~Exists(has_episode)), "series_without_episodes", "series_id")
+
+    movies = m.Movie.objects.filter(Exists(movie_rels.filter(movie_id=OuterRef("pk")))).count()
+    series = m.Series.objects.filter(Exists(series_rels.filter(series_id=OuterRef("pk"))))
+    series_total = series.count()
+    empty = series.filter(~Exists(m.Episode.objects.filter(series_id=OuterRef("pk")))).count()
+    episodes = m.Episode.objects.filter(
+        Exists(series_rels.filter(series_id=OuterRef("series_id"))),
+        Exists(m.M3UEpisodeRelation.objects.filter(episode_id=OuterRef("pk"), m3u_account__is_active=True)),
+    ).count()
+    return {
+        "total": {
+            "movies": movies,
+            "series": series_total,
+            "episodes": episodes,
+            "series_without_episodes": empty,
+        },
+        "accounts": [{"id": k, **v} for k, v in sorted(accounts.items())],
+    }
+
+
+def collect(settings: Settings, *, scan: bool = False) -> dict[str, Any]:
+    """The whole report as a JSON-ready dict (keys documented in docs/stats.md)."""
+    report: dict[str, Any] = {"catalog": catalog_counts(settings)}
+    path = manifest_path(settings.state_dir, settings.output_root)
+    if path.exists():
+        manifest = Manifest.open(settings.state_dir, settings.output_root)
+        try:
+            kinds = manifest.file_summary()
+            report["output"] = {
+                "files": sum(v["files"] for v in kinds.values()),
+                "bytes": sum(v["bytes"] for v in kinds.values()),
+                "by_kind": kinds,
+            }
+            report["runs"] = manifest.recent_runs(5)
+            if scan:
+                report["scan"] = scan_output(settings, manifest)
+        finally:
+            manifest.close()
+    else:
+        report["output"] = {"files": 0, "bytes": 0, "by_kind": {}}
+        report["runs"] = []
+        if scan:
+            report["scan"] = {"ours": 0, "not_ours": 0, "missing": 0, "changed": 0}
+    report["status"] = read_status(settings.state_dir)
+    report["running"] = lock.is_locked(settings.state_dir, settings.output_root)
+    return report
+
+
+def scan_output(settings: Settings, manifest: Manifest) -> dict[str, int]:
+    """Merge-join the manifest (sorted) with a sorted walk of each root.
+
+    ``changed`` compares sizes (one stat per file): hashing every file of a NAS library would
+    read it all; cleanup does the exact check on the few files it deletes.
+    """
+    counts = {"ours": 0, "not_ours": 0, "missing": 0, "changed": 0}
+    sizes = manifest.iter_files_with_size()
+    for root_name, root in settings.roots().items():
+        on_disk = _walk_sorted(root)
+        ours = ((p, size) for r, p, size in sizes if r == root_name)
+        disk_item = next(on_disk, None)
+        for path, size in ours:
+            while disk_item is not None and _key(disk_item[0]) < _key(path):
+                counts["not_ours"] += 1
+                disk_item = next(on_disk, None)
+            if disk_item is not None and disk_item[0] == path:
+                counts["ours"] += 1
+                if size and disk_item[1] != size:
+                    counts["changed"] += 1
+                disk_item = next(on_disk, None)
+            else:
+                counts["missing"] += 1
+        while disk_item is not None:
+            counts["not_ours"] += 1
+            disk_item = next(on_disk, None)
+        sizes = manifest.iter_files_with_size()
+    return counts
+
+
+def _key(path: str) -> bytes:
+    return path.encode("utf-8", "surrogateescape")
+
+
+def _walk_sorted(root: Path, prefix: str = "") -> Iterator[tuple[str, int]]:
+    """Regular files under ``root`` as ``(relative path, size)`` in UTF-8 byte order of the path.
+
+    Folders sort as ``name + "/"`` so the order matches a plain sort of whole paths. Symlinks are
+    neither followed nor counted; our marker and temp files are skipped.
+    """
+    try:
+        with os.scandir(root) as it:
+            entries = list(it)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return
+    keyed = []
+    for entry in entries:
+        if entry.is_symlink():
+            continue
+        is_dir = entry.is_dir(follow_symlinks=False)
+        keyed.append((_key(entry.name + ("/" if is_dir else "")), entry, is_dir))
+    keyed.sort(key=lambda k: k[0])
+    for _, entry, is_dir in keyed:
+        rel = prefix + entry.name
+        if is_dir:
+            yield from _walk_sorted(Path(entry.path), rel + "/")
+        elif entry.is_file(follow_symlinks=False):
+            if (not prefix and entry.name == MARKER_NAME) or is_temp_name(entry.name):
+                continue
+            yield rel, entry.stat(follow_symlinks=False).st_size
+
+
+def as_text(report: dict[str, Any]) -> str:
+    total = report["catalog"]["total"]
+    lines = [
+        "Catalog (eligible):",
+        f"  {total['movies']} movies, {total['series']} series ({total['series_without_episodes']} without "
+        f"episodes), {total['episodes']} episodes",
+    ]
+    for account in report["catalog"]["accounts"]:
+        lines.append(
+            f"  {account['name']}: {account['movies']} movies, {account['series']} series, "
+            f"{account['episodes']} episodes"
+        )
+    out = report["output"]
+    lines.append(f"Library: {out['files']} files, {out['bytes'] / 1e6:.1f} MB")
+    for kind, value in sorted(out["by_kind"].items()):
+        lines.append(f"  {kind}: {value['files']}")
+    if report.get("scan"):
+        scan = report["scan"]
+        lines.append(
+            f"On disk: {scan['ours']} ours, {scan['not_ours']} not ours, {scan['missing']} missing, "
+            f"{scan['changed']} changed"
+        )
+    if report["runs"]:
+        lines.append("Recent runs:")
+        for run in report["runs"]:
+            summary = run["summary"]
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run["started"]))
+            took = f"{run['finished'] - run['started']:.0f} s" if run["finished"] else "unfinished"
+            lines.append(
+                f"  #{run['id']} {run['kind']} {when} ({took}): written {summary.get('written', 0)}, "
+                f"unchanged {summary.get('unchanged', 0)}, removed {summary.get('removed', 0)}, "
+                f"errors {summary.get('errors', 0)}; "
+                + ", ".join(f"{k} {v}" for k, v in run["sections"].items())
+            )
+    if report.get("running"):
+        lines.append("A run is in progress.")
+    return "\n".join(lines)

@@ -1,0 +1,240 @@
+"""``manage.py vod2strm <command>``: the command-line door (DESIGN.md section 10).
+
+Thin by design: parse flags, build the run's Settings, call one job, render its result. Progress
+and logs go to stderr; with ``--json`` stdout carries exactly one JSON object, failures included.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError, InterfaceError, OperationalError
+
+from vod2strm import conf
+from vod2strm.errors import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Vod2strmError
+
+COMMANDS = ("demo", "generate", "cleanup", "stats", "fetch-episodes", "bundle")
+
+
+class Command(BaseCommand):
+    help = "Generate a Jellyfin/Emby/Kodi library of .strm/.nfo files from the VOD catalog."
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        sub = parser.add_subparsers(dest="action", required=True, metavar="{" + ",".join(COMMANDS) + "}")
+
+        def common(p: CommandParser) -> CommandParser:
+            p.add_argument("--root", help="output root folder (overrides the output_root setting)")
+            p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+            return p
+
+        demo = common(sub.add_parser("demo", help="load a demo catalog (standalone home only)"))
+        demo.add_argument("--movies", type=int, default=200)
+        demo.add_argument("--series", type=int, default=30)
+        demo.add_argument("--seasons", type=int, default=3)
+        demo.add_argument("--episodes", type=int, default=8, help="episodes per season")
+        demo.add_argument("--seed", type=int, default=1)
+        demo.add_argument("--reset", action="store_true", help="delete the catalog first")
+
+        gen = common(sub.add_parser("generate", help="write .strm/.nfo files for the catalog"))
+        gen.add_argument("--only", choices=("movies", "series"))
+        gen.add_argument("--dry-run", action="store_true", help="render and count, write nothing")
+        gen.add_argument("--verify", action="store_true", help="list folders and restore missing files")
+        gen.add_argument("--cleanup", action="store_true", help="run cleanup after a complete generate")
+        gen.add_argument("--fetch-episodes", action="store_true", help="fetch missing episodes first")
+
+        clean = common(sub.add_parser("cleanup", help="remove files the catalog no longer produces"))
+        clean.add_argument("--dry-run", action="store_true", help="list what would go, delete nothing")
+        clean.add_argument("--force", action="store_true", help="override the safety valve")
+
+        stats = common(sub.add_parser("stats", help="catalog and library counts"))
+        stats.add_argument("--scan", action="store_true", help="also walk the output folder")
+
+        fetch = common(sub.add_parser("fetch-episodes", help="fetch episodes of series that have none"))
+        fetch.add_argument("--series", type=int, nargs="+", metavar="ID")
+        fetch.add_argument("--force", action="store_true", help="ignore the refresh cache window")
+        fetch.add_argument("--max-calls", type=int)
+
+        bundle = common(sub.add_parser("bundle", help="build the Dispatcharr plugin folder and zip"))
+        bundle.add_argument("--out", required=True, help="folder to write vod2strm/ and vod2strm.zip into")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        as_json = options["json"]
+        handler: Callable[[dict[str, Any]], tuple[int, dict[str, Any], str]] = getattr(
+            self, "do_" + action.replace("-", "_")
+        )
+        try:
+            code, data, text = handler(options)
+        except Vod2strmError as exc:
+            code, data, text = exc.exit_code, {"error": str(exc), "exit": exc.exit_code}, ""
+            self.stderr.write(f"vod2strm: {exc}")
+        except (OperationalError, InterfaceError) as exc:
+            message = f"database unreachable: {str(exc).strip().splitlines()[0] if str(exc) else exc}"
+            code, data, text = EXIT_CONFIG, {"error": message, "exit": EXIT_CONFIG}, ""
+            self.stderr.write(f"vod2strm: {message}")
+        except DatabaseError as exc:
+            message = f"database error: {str(exc).strip().splitlines()[0] if str(exc) else exc}"
+            code, data, text = EXIT_FAILED, {"error": message, "exit": EXIT_FAILED}, ""
+            self.stderr.write(f"vod2strm: {message}")
+        if as_json:
+            self.stdout.write(json.dumps(data, default=str))
+        elif text:
+            self.stdout.write(text)
+        if code != EXIT_OK:
+            sys.exit(code)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _settings(self, options: dict[str, Any], **overrides: Any) -> conf.Settings:
+        return conf.load({"output_root": options.get("root"), **overrides})
+
+    def _progress(self, job: str):
+        from vod2strm.management.progress_display import display_for
+
+        return display_for(job, self.stderr, quiet=False)
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def do_demo(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
+        from vod2strm.catalog import resolver
+
+        if not resolver.is_standalone():
+            from vod2strm.errors import ConfigError
+
+            raise ConfigError("CATALOG", "demo data can only be loaded into the standalone catalog")
+        from vod2strm.standalone.demo import load_demo
+
+        counts = load_demo(
+            movies=options["movies"],
+            series=options["series"],
+            seasons=options["seasons"],
+            episodes=options["episodes"],
+            seed=options["seed"],
+            reset=options["reset"],
+            progress=lambda phase, done, total: (
+                self.stderr.write(f"demo: {phase} {done}/{total}") if done == total else None
+            ),
+        )
+        text = "Demo catalog loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items())
+        return EXIT_OK, counts, text
+
+    def do_generate(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
+        from vod2strm.jobs import generate
+
+        settings = self._settings(options)
+        if options["fetch_episodes"]:
+            self.do_fetch_episodes(
+                {**options, "series": None, "force": False, "max_calls": None, "json": False}
+            )
+        progress, finish = self._progress("generate")
+        with _cancel_on_signals() as cancel:
+            result = generate.run(
+                settings,
+                only=options["only"],
+                dry_run=options["dry_run"],
+                verify=options["verify"],
+                cancel=cancel,
+                progress=progress,
+            )
+        finish()
+        data = result.as_dict()
+        if options["cleanup"] and result.exit_code == EXIT_OK and not options["dry_run"]:
+            from vod2strm.jobs import cleanup
+
+            cleaned = cleanup.run(settings)
+            data["removed"] = result.removed = cleaned.removed
+            data["cleanup"] = cleaned.as_dict()
+        return result.exit_code, data, _generate_text(data)
+
+    def do_cleanup(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
+        from vod2strm.jobs import cleanup
+
+        settings = self._settings(options)
+        with _cancel_on_signals() as cancel:
+            result = cleanup.run(settings, dry_run=options["dry_run"], force=options["force"], cancel=cancel)
+        data = result.as_dict()
+        return result.exit_code, data, result.as_text()
+
+    def do_stats(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
+        from vod2strm.jobs import stats
+
+        settings = self._settings(options)
+        report = stats.collect(settings, scan=options["scan"])
+        return EXIT_OK, report, stats.as_text(report)
+
+    def do_fetch_episodes(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
+        from vod2strm.jobs import fetch_episodes
+
+        settings = self._settings(options)
+        with _cancel_on_signals() as cancel:
+            result = fetch_episodes.run(
+                settings,
+                series_ids=options.get("series"),
+                force=options.get("force", False),
+                max_calls=options.get("max_calls"),
+                cancel=cancel,
+            )
+        data = result.as_dict()
+        return result.exit_code, data, result.as_text()
+
+    def do_bundle(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
+        from pathlib import Path
+
+        from vod2strm.dispatcharr import bundle
+
+        folder, archive = bundle.build(Path(options["out"]))
+        data = {"folder": str(folder), "zip": str(archive)}
+        return EXIT_OK, data, f"Plugin folder: {folder}\nPlugin zip:    {archive}"
+
+
+def _generate_text(data: dict[str, Any]) -> str:
+    verb = "Dry run: would write" if data["dry_run"] else "Wrote"
+    lines = [
+        f"{verb} {data['written']} of {data['files']} files "
+        f"for {data['items']} items ({data['unchanged']} unchanged, {data['errors']} errors) "
+        f"in {data['seconds']:.1f} s, {data['queries']} queries.",
+        "Sections: " + ", ".join(f"{k} {v}" for k, v in data["sections"].items()),
+    ]
+    if data.get("adopted"):
+        lines.append(f"Adopted {data['adopted']} existing identical files without rewriting them.")
+    if data.get("series_without_episodes"):
+        lines.append(
+            f"{data['series_without_episodes']} series have no episodes yet and were skipped "
+            "(run 'vod2strm fetch-episodes')."
+        )
+    if data.get("removed"):
+        lines.append(f"Cleanup removed {data['removed']} orphaned files.")
+    if data.get("error"):
+        lines.append(f"Error: {data['error']}")
+    if data["exit"] == EXIT_INTERRUPTED:
+        lines.append("Interrupted: the next run continues where this one stopped.")
+    return "\n".join(lines)
+
+
+class _cancel_on_signals:
+    """First Ctrl-C/SIGTERM asks the job to stop at a safe point; a second one aborts at once."""
+
+    def __enter__(self) -> threading.Event:
+        self.event = threading.Event()
+        self.previous: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self._handler)
+        return self.event
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.event.is_set():
+            raise KeyboardInterrupt
+        print("vod2strm: stopping at the next safe point (press Ctrl-C again to abort)", file=sys.stderr)
+        self.event.set()
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class CatalogConfig(AppConfig):
+    """Label deliberately differs from Dispatcharr's ``vod``/``m3u`` (DESIGN.md section 10)."""
+
+    name = "vod2strm.standalone"
+    label = "vod2strm_catalog"
+    verbose_name = "VOD catalog"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,91 @@
+"""Settings for the standalone home (``manage.py``): SQLite by default, PostgreSQL via DATABASE_URL.
+
+Paths default to the working directory, so ``make demo`` leaves ``library/`` and ``state/``
+next to the checkout. Every ``VOD2STRM`` key can also come from an environment variable named
+``VOD2STRM_<KEY>`` (upper case), handy for cron and containers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vod2strm.standalone.database_url import parse as parse_database_url
+
+WORK_DIR = Path.cwd()
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "vod2strm-standalone-not-secret")
+DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "vod2strm",
+    "vod2strm.standalone",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "vod2strm.standalone.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES = {
+    "default": parse_database_url(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{WORK_DIR / 'vod2strm.sqlite3'}", WORK_DIR
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A generate streams reads while a demo load or admin edit may write: wait instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 30}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+USE_TZ = True
+TIME_ZONE = "UTC"
+STATIC_URL = "static/"
+
+VOD2STRM = {
+    "CATALOG": "standalone",
+    "output_root": str(WORK_DIR / "library"),
+    "state_dir": str(WORK_DIR / "state"),
+}
+VOD2STRM.update(
+    {
+        key[len("VOD2STRM_") :].lower(): value
+        for key, value in os.environ.items()
+        if key.startswith("VOD2STRM_") and key != "VOD2STRM_LOG_LEVEL" and value != ""
+    }
+)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "vod2strm": {"handlers": ["stderr"], "level": os.environ.get("VOD2STRM_LOG_LEVEL", "WARNING")}
+    },
+}
