@@ -25,10 +25,13 @@ from vod2strm.errors import ConfigError
 
 #: Strips provider prefixes such as "EN - ", "|UK| ", "[FR] ", "4K-" (repeatedly), but leaves
 #: hyphenated titles alone ("Ant-Man", "U-571", "B-Boy Blues"): a language/quality code must be
-#: followed by a spaced separator, except for the quality tags that are never a title word.
+#: followed by a spaced separator, except for the quality tags that are never a title word. A
+#: three-letter code takes a colon only when it is a known language ("CSI: Miami" stays).
 DEFAULT_NAME_CLEAN_REGEX = (
-    r"^(?:\s*(?:\|[^|]{1,16}\||\[[^\]]{1,16}\]"
-    r"|(?:[A-Z]{2,3}|4K|8K|UHD|FHD|HD|SD)\s*[-:|]\s+"
+    r"^(?:\s*(?:\|[^|]{1,16}\||\[[^\]]{1,16}\](?=[\s\[|]|$)"
+    r"|(?:[A-Z]{2}|ENG|FRA|FRE|GER|DEU|SPA|ESP|ITA|POR|TUR|ARA|RUS|POL|NLD|HIN|4K|8K|UHD|FHD|HD|SD)"
+    r"\s*[-:|]\s+"
+    r"|[A-Z]{3}\s*[-|]\s+"
     r"|(?:4K|8K|UHD|FHD)\s*-))+\s*"
 )
 

@@ -1,0 +1,436 @@
+"""NFO documents: structure, determinism, forgiving custom_properties, XML-safe text."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from lxml import etree
+
+from vod2strm import conf
+from vod2strm.catalog.rows import EpisodeRow, MovieRow, SeriesRow, Source
+from vod2strm.library import nfo
+
+DECLARATION = b"<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n"
+SETTINGS = conf.build({"output_root": "/tmp/x", "state_dir": "/tmp/x-state"})
+SOURCE = Source(1, 1, "acc", "1", "mkv", None, None)
+
+
+def make_movie(**kw: Any) -> MovieRow:
+    values: dict[str, Any] = dict(
+        id=1,
+        uuid="u",
+        name="The Matrix",
+        description=None,
+        year=None,
+        rating=None,
+        genre=None,
+        duration_secs=None,
+        is_adult=False,
+        tmdb_id=None,
+        imdb_id=None,
+        custom_properties=None,
+        created_at=None,
+        logo_url=None,
+        source=SOURCE,
+    )
+    values.update(kw)
+    return MovieRow(**values)
+
+
+def make_series(**kw: Any) -> SeriesRow:
+    values: dict[str, Any] = dict(
+        id=1,
+        uuid="s",
+        name="Show",
+        description=None,
+        year=None,
+        rating=None,
+        genre=None,
+        is_adult=False,
+        tmdb_id=None,
+        imdb_id=None,
+        custom_properties=None,
+        created_at=None,
+        logo_url=None,
+        source=SOURCE,
+    )
+    values.update(kw)
+    return SeriesRow(**values)
+
+
+def make_episode(**kw: Any) -> EpisodeRow:
+    values: dict[str, Any] = dict(
+        id=1,
+        uuid="e",
+        name="Pilot",
+        description=None,
+        air_date=None,
+        rating=None,
+        duration_secs=None,
+        season_number=1,
+        episode_number=1,
+        tmdb_id=None,
+        imdb_id=None,
+        custom_properties=None,
+        created_at=None,
+        source=SOURCE,
+    )
+    values.update(kw)
+    return EpisodeRow(**values)
+
+
+def parse(data: bytes, root: str) -> etree._Element:
+    assert data.startswith(DECLARATION)
+    assert data.endswith(b"\n")
+    element = etree.fromstring(data)
+    assert element.tag == root
+    return element
+
+
+def texts(element: etree._Element, path: str) -> list[str]:
+    return [e.text for e in element.findall(path)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Structure
+
+
+def test_movie_nfo_elements() -> None:
+    row = make_movie(
+        name="EN - The Matrix (1999)",
+        description="Plot & more",
+        year=1999,
+        rating="8.70",
+        genre="Action, Sci-Fi / Thriller|action",
+        duration_secs=8160,
+        tmdb_id="603",
+        imdb_id="tt0133093",
+        logo_url="https://img/p.jpg",
+        created_at=dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        custom_properties={
+            "backdrop_path": ["https://img/b1.jpg", "/relative.jpg", "https://img/b1.jpg", 5, None],
+            "director": ["Lana Wachowski", {"name": "Lilly Wachowski"}],
+            "cast": [{"name": "Keanu Reeves", "character": "Neo"}, {"name": "Hugo Weaving", "role": "Smith"}],
+            "youtube_trailer": "https://youtu.be/abc",
+            "releasedate": "1999-03-31 00:00:00",
+        },
+    )
+    root = parse(nfo.movie_nfo(row, SETTINGS), "movie")
+    assert texts(root, "title") == ["The Matrix"]
+    assert texts(root, "originaltitle") == ["EN - The Matrix (1999)"]
+    assert texts(root, "year") == ["1999"]
+    assert texts(root, "premiered") == ["1999-03-31"]
+    assert texts(root, "plot") == ["Plot & more"]
+    assert texts(root, "runtime") == ["136"]
+    assert texts(root, "genre") == ["Action", "Sci-Fi", "Thriller"]
+    assert texts(root, "rating") == ["8.7"]
+    ids = root.findall("uniqueid")
+    assert [(e.get("type"), e.get("default"), e.text) for e in ids] == [
+        ("tmdb", "true", "603"),
+        ("imdb", None, "tt0133093"),
+    ]
+    assert [(e.get("aspect"), e.text) for e in root.findall("thumb")] == [("poster", "https://img/p.jpg")]
+    assert texts(root, "fanart/thumb") == ["https://img/b1.jpg"]
+    assert root.find("fanart").text is None or not root.find("fanart").text.strip()  # type: ignore[union-attr]
+    assert texts(root, "director") == ["Lana Wachowski", "Lilly Wachowski"]
+    assert texts(root, "actor/name") == ["Keanu Reeves", "Hugo Weaving"]
+    assert texts(root, "actor/role") == ["Neo", "Smith"]
+    assert texts(root, "trailer") == ["https://youtu.be/abc"]
+    assert texts(root, "dateadded") == ["2024-01-02 03:04:05"]
+
+
+def test_minimal_movie_nfo_has_only_a_title() -> None:
+    data = nfo.movie_nfo(make_movie(name="Plain"), SETTINGS)
+    assert data == DECLARATION + b"<movie>\n  <title>Plain</title>\n</movie>\n"
+
+
+def test_imdb_only_is_default() -> None:
+    root = parse(nfo.movie_nfo(make_movie(tmdb_id="0", imdb_id="tt1"), SETTINGS), "movie")
+    assert root.findall("uniqueid") == []  # "tt1" is not an IMDb id
+    root = parse(nfo.movie_nfo(make_movie(tmdb_id="0", imdb_id="tt0133093"), SETTINGS), "movie")
+    assert [(e.get("type"), e.get("default")) for e in root.findall("uniqueid")] == [("imdb", "true")]
+
+
+def test_tvshow_nfo_named_seasons() -> None:
+    row = make_series(
+        name="Show (2010)", year=2010, custom_properties={"backdrop_path": "https://img/bg.jpg"}
+    )
+    root = parse(nfo.tvshow_nfo(row, [2, 0, 1, 1, None], SETTINGS), "tvshow")  # type: ignore[list-item]
+    assert texts(root, "title") == ["Show"]
+    assert texts(root, "year") == ["2010"]
+    assert [(e.get("number"), e.text) for e in root.findall("namedseason")] == [
+        ("0", "Specials"),
+        ("1", "Season 1"),
+        ("2", "Season 2"),
+    ]
+    assert texts(root, "fanart/thumb") == ["https://img/bg.jpg"]
+
+
+def test_season_nfo() -> None:
+    assert nfo.season_nfo(make_series(), 3, SETTINGS) == (
+        DECLARATION + b"<season>\n  <title>Season 3</title>\n  <seasonnumber>3</seasonnumber>\n</season>\n"
+    )
+    root = parse(nfo.season_nfo(make_series(), None, SETTINGS), "season")
+    assert texts(root, "title") == ["Specials"] and texts(root, "seasonnumber") == ["0"]
+
+
+def test_episode_nfo() -> None:
+    ep = make_episode(
+        name="Show - S02E05 - The Title",
+        season_number=2,
+        episode_number=5,
+        air_date=dt.date(2011, 5, 6),
+        duration_secs=2700,
+        rating="7.9",
+        tmdb_id="999",
+        custom_properties={"movie_image": "https://img/still.jpg", "release_date": "2000-01-01"},
+    )
+    root = parse(nfo.episode_nfo(make_series(name="EN - Show"), ep, SETTINGS), "episodedetails")
+    assert texts(root, "title") == ["The Title"]
+    assert texts(root, "showtitle") == ["Show"]
+    assert texts(root, "season") == ["2"] and texts(root, "episode") == ["5"]
+    assert texts(root, "aired") == ["2011-05-06"]
+    assert texts(root, "runtime") == ["45"]
+    assert texts(root, "rating") == ["7.9"]
+    assert [(e.get("type"), e.get("default"), e.text) for e in root.findall("uniqueid")] == [
+        ("tmdb", "true", "999")
+    ]
+    assert [(e.get("aspect"), e.text) for e in root.findall("thumb")] == [(None, "https://img/still.jpg")]
+
+
+def test_episode_nfo_fallbacks() -> None:
+    ep = make_episode(
+        name="", season_number=None, episode_number=None, custom_properties={"air_date": "2012-02-29"}
+    )
+    root = parse(nfo.episode_nfo(make_series(), ep, SETTINGS), "episodedetails")
+    assert texts(root, "title") == ["Episode 0"]
+    assert texts(root, "season") == ["0"] and texts(root, "episode") == ["0"]
+    assert texts(root, "aired") == ["2012-02-29"]
+
+
+def test_nfo_bytes_are_deterministic() -> None:
+    props = {"b": 1, "actors": ["A", "B"], "backdrop_path": ["https://x/1", "https://x/2"]}
+    row1 = make_movie(custom_properties=props)
+    row2 = make_movie(custom_properties=dict(reversed(list(props.items()))))
+    assert nfo.movie_nfo(row1, SETTINGS) == nfo.movie_nfo(row2, SETTINGS) == nfo.movie_nfo(row1, SETTINGS)
+
+
+# ---------------------------------------------------------------------------------------------
+# Value readers
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("1999-03-31", "1999-03-31"),
+        ("1999-3-1", "1999-03-01"),
+        ("1999-03-31T10:00:00Z", "1999-03-31"),
+        (dt.date(2001, 2, 3), "2001-02-03"),
+        (dt.datetime(2001, 2, 3, 4, 5), "2001-02-03"),
+        ("1999-02-30", None),
+        ("31/03/1999", None),
+        ("1999", None),
+        ("1800-01-01", None),
+        ("0000-00-00", None),
+        ("1999-03-3100", None),
+        (19990331, None),
+        (None, None),
+        (["1999-03-31"], None),
+    ],
+)
+def test_iso_date(value: Any, expected: str | None) -> None:
+    assert nfo.iso_date(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("secs", "props", "expected"),
+    [
+        (8160, {}, 136),
+        (29, {}, 1),
+        (0, {"duration": "01:45:00"}, 105),
+        (None, {"duration": "45:30"}, 46),
+        (None, {"duration_secs": "3600"}, 60),
+        (None, {"episode_run_time": "47"}, 47),
+        (None, {"episode_run_time": [47]}, None),
+        (None, {"duration": "soon"}, None),
+        (None, {"duration": 12}, None),
+        (-5, {}, None),
+        (10**9, {}, None),
+        ("x", {}, None),
+    ],
+)
+def test_runtime_minutes(secs: Any, props: dict[str, Any], expected: int | None) -> None:
+    assert nfo.runtime_minutes(secs, props) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("8.7", "8.7"),
+        ("7,25", "7.25"),
+        (7, "7"),
+        ("10", "10"),
+        ("0", None),
+        ("N/A", None),
+        ("11", None),
+        ("nan", None),
+        ("inf", None),
+        (None, None),
+        (True, None),
+        ("PG-13", None),
+    ],
+)
+def test_rating(value: Any, expected: str | None) -> None:
+    assert nfo.rating(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("vKQi3bBA1y8", "plugin://plugin.video.youtube/?action=play_video&videoid=vKQi3bBA1y8"),
+        ("https://www.youtube.com/watch?v=x", "https://www.youtube.com/watch?v=x"),
+        ("", None),
+        ("not an id!", None),
+        ("javascript:alert(1)", None),
+        (12345678901, None),
+        (["vKQi3bBA1y8"], None),
+    ],
+)
+def test_trailer(value: Any, expected: str | None) -> None:
+    assert nfo.trailer(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("A, B ,, a", [("A", ""), ("B", "")]),
+        (["A", "B, C"], [("A", ""), ("B", ""), ("C", "")]),
+        (
+            [{"name": "A", "character": "X"}, {"name": "B", "role": "Y"}, {"role": "Z"}],
+            [("A", "X"), ("B", "Y")],
+        ),
+        ('["A", "B"]', [("A", ""), ("B", "")]),
+        ([[["A"]]], [("A", "")]),
+        ({"name": "A"}, [("A", "")]),  # one person without the list
+        (42, []),
+        (None, []),
+        ([{"name": {"first": "A"}}, {"name": "B", "character": 3}], [("B", "")]),
+    ],
+)
+def test_people(value: Any, expected: list[tuple[str, str]]) -> None:
+    assert nfo.people(value, 50) == expected
+
+
+def test_people_and_fanart_are_capped() -> None:
+    assert len(nfo.people(", ".join(f"Actor {i}" for i in range(500)), nfo.MAX_ACTORS)) == nfo.MAX_ACTORS
+    assert len(nfo.urls([f"https://x/{i}" for i in range(100)], nfo.MAX_FANART)) == nfo.MAX_FANART
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        None,
+        "",
+        "not json",
+        '{"director": "A"}',
+        "[1, 2]",
+        42,
+        3.5,
+        True,
+        [1, "a", None],
+        {"backdrop_path": {"a": "https://x"}},
+        {"backdrop_path": "[broken"},
+        {"director": {"name": "A"}, "actors": 7, "cast": [None, 1, 2.5]},
+        {"youtube_trailer": ["x"], "release_date": 1999, "movie_image": 3, "duration": None},
+        {"actors": [[[[[[["deep"]]]]]]]},
+        {1: "int key", None: "none key"},
+        {"plot": ["list plot"], "description": {"a": 1}},
+    ],
+)
+def test_odd_custom_properties_never_fail(props: Any) -> None:
+    parse(nfo.movie_nfo(make_movie(custom_properties=props), SETTINGS), "movie")
+    parse(nfo.tvshow_nfo(make_series(custom_properties=props), [1], SETTINGS), "tvshow")
+    parse(nfo.episode_nfo(make_series(), make_episode(custom_properties=props), SETTINGS), "episodedetails")
+
+
+def test_json_string_properties_are_decoded() -> None:
+    root = parse(nfo.movie_nfo(make_movie(custom_properties='{"director": "Jane Doe"}'), SETTINGS), "movie")
+    assert texts(root, "director") == ["Jane Doe"]
+
+
+def test_xml_forbidden_characters_are_removed() -> None:
+    bad = "A\x00B\x01C\x08D\ud800E\ufffeF\uffffG\x07"
+    row = make_movie(name=bad, description=bad + "\r\nnext", genre=bad, custom_properties={"actors": [bad]})
+    root = parse(nfo.movie_nfo(row, SETTINGS), "movie")
+    assert texts(root, "title") == ["ABCDEFG"]
+    assert texts(root, "plot") == ["ABCDEFG\nnext"]
+    assert texts(root, "genre") == ["ABCDEFG"]
+    assert texts(root, "actor/name") == ["ABCDEFG"]
+    # whitespace-like controls separate words in single-line fields and vanish everywhere
+    root = parse(nfo.movie_nfo(make_movie(name="A\x0bB\x1fC", description="x\x0cy"), SETTINGS), "movie")
+    assert texts(root, "title") == ["A B C"] and texts(root, "plot") == ["xy"]
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+KEYED = st.dictionaries(st.sampled_from([*nfo.CUSTOM_KEYS, "other"]), JSONISH, max_size=8)
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(
+    props=st.one_of(JSONISH, KEYED),
+    name=st.text(),
+    text=st.text(),
+    year=st.one_of(st.none(), st.integers()),
+    number=st.one_of(st.none(), st.integers(min_value=-(2**40), max_value=2**40)),
+)
+def test_any_input_renders_valid_xml(
+    props: Any, name: str, text: str, year: int | None, number: int | None
+) -> None:
+    movie = make_movie(
+        name=name,
+        description=text,
+        year=year,
+        rating=text,
+        genre=text,
+        duration_secs=number,
+        tmdb_id=text,
+        imdb_id=text,
+        custom_properties=props,
+        logo_url=text,
+    )
+    parse(nfo.movie_nfo(movie, SETTINGS), "movie")
+    series = make_series(name=name, description=text, year=year, custom_properties=props, logo_url=text)
+    parse(nfo.tvshow_nfo(series, [1, 0], SETTINGS), "tvshow")
+    parse(nfo.season_nfo(series, number, SETTINGS), "season")
+    ep = make_episode(
+        name=text,
+        description=text,
+        season_number=number,
+        episode_number=number,
+        duration_secs=number,
+        rating=text,
+        custom_properties=props,
+    )
+    parse(nfo.episode_nfo(series, ep, SETTINGS), "episodedetails")
+
+
+def test_nfo_reads_only_declared_custom_keys() -> None:
+    """items.py fingerprints exactly CUSTOM_KEYS: a key outside it must not change the bytes."""
+    full = {key: "https://x/1" for key in nfo.CUSTOM_KEYS}
+    base = make_movie(custom_properties=full)
+    other = dataclasses.replace(
+        base, custom_properties={**full, "last_modified": "1", "cover_big": "https://x"}
+    )
+    assert nfo.movie_nfo(base, SETTINGS) == nfo.movie_nfo(other, SETTINGS)

@@ -1,0 +1,385 @@
+"""What one catalog item becomes on disk: its stable key, input fingerprint and files.
+
+Contract (used by jobs/generate.py and the writer):
+- ``LibraryItem.key`` survives Dispatcharr refreshes: built from tmdb/imdb ids, else the cleaned
+  name and year — never from a uuid or primary key alone. Two rows of one run that would share a
+  key get ``#2``, ``#3``… in primary-key order (cannot happen while the catalog's unique
+  constraints hold; see :func:`_key`).
+- Every row of a run claims its folder in the run's :class:`NameClaims`, in primary-key order,
+  rendered or skipped (see the order of use below).
+- ``LibraryItem.fingerprint`` hashes every row field that reaches the output and
+  ``settings.output_fingerprint()``: equal fingerprints and an unchanged folder (which depends on
+  the run's :class:`NameClaims`) mean identical files, so rendering can be skipped. A change of
+  uuid alone does not change it (Dispatcharr's proxy resolves a stale uuid through
+  stream_id/account: see strm.py).
+- ``folders``: the item's files grouped by folder (relative POSIX paths under the item's root),
+  so the writer can send one folder per task; ``folders[0].folder`` is the item's own folder
+  (movie folder, show folder), the one a rerun reclaims.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from vod2strm.library import naming, nfo
+from vod2strm.library.naming import NameClaims
+from vod2strm.library.strm import render_strm
+
+if TYPE_CHECKING:
+    from vod2strm.catalog.rows import EpisodeRow, MovieRow, SeriesRow, Source
+    from vod2strm.conf import Settings
+
+#: File kinds recorded in the manifest.
+KINDS = ("movie_strm", "movie_nfo", "tvshow_nfo", "season_nfo", "episode_strm", "episode_nfo")
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFile:
+    relpath: str  # POSIX path relative to the item's root, e.g. "Movies/X (2001)/X (2001).strm"
+    data: bytes
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class FolderFiles:
+    folder: str  # POSIX relative folder, e.g. "TV Shows/Show (2010)/Season 01"
+    files: tuple[OutputFile, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryItem:
+    key: str  # e.g. "movie:tmdb:603", "series:imdb:tt0903747", "movie:name:the matrix:1999"
+    section: str  # "movies" | "series"
+    root: str  # "main" | "adult" (adult_mode "separate" writes under settings.adult_root)
+    fingerprint: str
+    folders: tuple[FolderFiles, ...]
+    title: str  # for logs and reports only
+
+
+# ---------------------------------------------------------------------------------------------
+# Building items
+#
+# Order of use in a run (jobs/generate.py), one NameClaims per run, rows in primary-key order:
+#   key = movie_key(row, settings); fp = movie_fingerprint(row, settings)     # cheap, pure
+#   unchanged (fp and folder as recorded): claims.claim(parent, recorded_name, key) == recorded_name
+#       → skip; otherwise (or when that reclaim fails) item = movie_item(row, settings, claims).
+# Claims use the parent folder relative to the root ("Movies", "TV Shows") and the item key as
+# owner, so a reclaim by a skipped item and the claim inside movie_item agree. Every row must
+# claim, skipped or not: otherwise a newer same-named item could take (and overwrite) its folder.
+# ``movie_head`` gives key, folder and fingerprint in one call for callers that prefer it.
+
+#: Bump when rendering changes in a way that must re-render every item (with conf.FORMAT_VERSION,
+#: which the settings fingerprint carries, this module can force that on its own).
+RENDER_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ItemHead:
+    """What a run needs before deciding to render: identity, place and input fingerprint."""
+
+    key: str
+    section: str
+    root: str
+    folder: str  # POSIX folder of the item under its root, e.g. "Movies/X (2001) [tmdbid-1]"
+    fingerprint: str
+    title: str
+
+
+def item_root(is_adult: bool, settings: Settings) -> str:
+    return "adult" if is_adult and settings.adult_mode == "separate" else "main"
+
+
+def _key(kind: str, row: MovieRow | SeriesRow) -> str:
+    """A key unique within the catalog without any per-run state, and stable across refreshes.
+
+    Ids come first (Dispatcharr keeps ``tmdb_id`` and ``imdb_id`` unique). An item without a
+    usable id is keyed by its exact catalog name and year, which Dispatcharr's partial unique
+    constraint makes unique when both ids are null; a junk id that is not null ("0", "") is part
+    of the key, as its own unique constraint then is what separates the rows. The cleaned title
+    is not used: "EN - Heat" and "FR - Heat" must stay two items, and a changed clean-up regex
+    must not re-key the whole library.
+    """
+    tmdb = naming.clean_tmdb_id(row.tmdb_id)
+    if tmdb:
+        raw = str(row.tmdb_id).strip()
+        return f"{kind}:tmdb:{tmdb if raw == tmdb else raw}"
+    imdb = naming.clean_imdb_id(row.imdb_id)
+    if imdb:
+        raw = str(row.imdb_id).strip()
+        return f"{kind}:imdb:{imdb if raw == imdb else raw}"
+    key = f"{kind}:name:{row.name}:{row.year if row.year is not None else ''}"
+    for label, value in (("tmdb", row.tmdb_id), ("imdb", row.imdb_id)):
+        if value is not None:
+            key += f":{label}={value}"
+    return key
+
+
+def movie_key(row: MovieRow, settings: Settings) -> str:
+    """The manifest key of a movie: ``movie:tmdb:603``, ``movie:imdb:tt…``, ``movie:name:…``."""
+    return _key("movie", row)
+
+
+def series_key(row: SeriesRow, settings: Settings) -> str:
+    """The manifest key of a series: ``series:tmdb:1396``, ``series:imdb:tt…``, ``series:name:…``."""
+    return _key("series", row)
+
+
+@lru_cache(maxsize=8)
+def _settings_fingerprint(settings: Settings) -> str:
+    return settings.output_fingerprint()
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (set, frozenset)):  # not from JSON; make its order stable anyway
+        return repr(sorted(repr(v) for v in value))
+    return repr(value)
+
+
+def _canon(value: Any, depth: int = 0) -> Any:
+    """A JSON-safe, order-stable image of provider data of any shape (for hashing only)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return repr(value)
+    if depth > 8:
+        return repr(type(value))
+    if isinstance(value, Mapping):
+        return sorted(([str(k), _canon(v, depth + 1)] for k, v in value.items()), key=lambda kv: kv[0])
+    if isinstance(value, (list, tuple)):
+        return [_canon(v, depth + 1) for v in value]
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return str(value)
+
+
+def _hash(parts: list[Any]) -> str:
+    try:
+        # The C encoder handles the usual JSON-from-the-database shapes quickly and stably.
+        data = json.dumps(parts, ensure_ascii=False, separators=(",", ":"), sort_keys=True, default=_scalar)
+    except (TypeError, ValueError):  # mixed-type keys, cycles: canonicalise by hand
+        data = "~" + json.dumps(_canon(parts), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.blake2b(data.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def _used_properties(value: Any) -> list[Any]:
+    props = nfo.properties(value)
+    return [[key, props[key]] for key in nfo.CUSTOM_KEYS if key in props]
+
+
+def _source_parts(source: Source, settings: Settings) -> list[Any]:
+    # The provider URL reaches the file only in direct mode; it is hashed, never stored or logged.
+    direct = source.direct_url if settings.url_mode == "direct" else None
+    return [str(source.stream_id), source.account_id, direct]
+
+
+def _common(head: list[Any], settings: Settings) -> list[Any]:
+    return [RENDER_VERSION, _settings_fingerprint(settings), *head]
+
+
+def _movie_parts(row: MovieRow, settings: Settings) -> list[Any]:
+    # uuid and row.id are left out on purpose: see strm.proxy_url.
+    parts: list[Any] = [row.name, row.year, row.tmdb_id, row.imdb_id, _source_parts(row.source, settings)]
+    if settings.write_nfo:
+        parts += [
+            row.description,
+            row.rating,
+            row.genre,
+            row.duration_secs,
+            row.logo_url,
+            row.created_at,
+            _used_properties(row.custom_properties),
+        ]
+    return parts
+
+
+def _sorted_episodes(row: SeriesRow) -> list[EpisodeRow]:
+    """Episodes in on-disk order; equal codes keep id order, so their " (2)" is stable."""
+    return sorted(
+        row.episodes,
+        key=lambda e: (naming.season_number(e.season_number), naming.episode_number(e.episode_number), e.id),
+    )
+
+
+def _episode_parts(ep: EpisodeRow, settings: Settings) -> list[Any]:
+    parts: list[Any] = [ep.name, ep.season_number, ep.episode_number, _source_parts(ep.source, settings)]
+    if settings.write_nfo:
+        parts += [
+            ep.description,
+            ep.air_date,
+            ep.rating,
+            ep.duration_secs,
+            ep.tmdb_id,
+            ep.imdb_id,
+            ep.created_at,
+            _used_properties(ep.custom_properties),
+        ]
+    return parts
+
+
+def _series_parts(row: SeriesRow, settings: Settings) -> list[Any]:
+    parts: list[Any] = [row.name, row.year, row.tmdb_id, row.imdb_id]
+    if settings.write_nfo:
+        parts += [
+            row.description,
+            row.rating,
+            row.genre,
+            row.logo_url,
+            row.created_at,
+            _used_properties(row.custom_properties),
+        ]
+    parts.append([_episode_parts(ep, settings) for ep in _sorted_episodes(row)])
+    return parts
+
+
+def _claim_folder(
+    claims: NameClaims,
+    parent: str,
+    title: str,
+    year: int | None,
+    row: MovieRow | SeriesRow,
+    owner: str,
+    max_bytes: int,
+    settings: Settings,
+) -> str:
+    safe, tail = naming.folder_parts(title, year, row.tmdb_id, row.imdb_id, settings.id_tag_style)
+    desired, keep = naming.fitted_folder(safe, tail, max_bytes)
+    tag = naming.fallback_tag(row.tmdb_id, row.imdb_id, settings.id_tag_style)
+    return claims.claim(parent, desired, owner, tag, max_bytes=max_bytes, keep_tail=keep)
+
+
+def _label(title: str, year: int | None) -> str:
+    return f"{title} ({year})" if year is not None else title
+
+
+def movie_fingerprint(row: MovieRow, settings: Settings) -> str:
+    """Hash of what shapes a movie's files: cheap (nothing is rendered), pure (no claims).
+
+    It covers every row field that reaches the files (the NFO fields only when NFOs are
+    written; only the ``custom_properties`` keys an NFO reads), the root it goes to, and
+    ``settings.output_fingerprint()``. Not the uuid (see strm.proxy_url) nor the row id. The
+    folder a collision gave the item is not in it: callers check that separately (reclaim the
+    recorded folder, or compare ``ItemHead.folder``).
+    """
+    root = item_root(row.is_adult, settings)
+    return _hash(_common(["movie", root, *_movie_parts(row, settings)], settings))
+
+
+def series_fingerprint(row: SeriesRow, settings: Settings) -> str:
+    """As :func:`movie_fingerprint`, over the show and all its episodes in on-disk order."""
+    root = item_root(row.is_adult, settings)
+    return _hash(_common(["series", root, *_series_parts(row, settings)], settings))
+
+
+def movie_head(row: MovieRow, settings: Settings, claims: NameClaims) -> ItemHead:
+    """Key, claimed folder and fingerprint of a movie, without rendering."""
+    title, year = naming.display_title(row.name, row.year, settings)
+    # unique_key only matters if two rows ever share a key (ids equal after clean-up): then the
+    # second gets "#2" and, being another claims owner, its own folder.
+    key = claims.unique_key(movie_key(row, settings), f"movie#{row.id}")
+    budget = naming.movie_folder_budget(settings)
+    parent = settings.movies_folder
+    folder = _claim_folder(claims, parent, title, year, row, key, budget, settings)
+    root = item_root(row.is_adult, settings)
+    return ItemHead(
+        key, "movies", root, f"{parent}/{folder}", movie_fingerprint(row, settings), _label(title, year)
+    )
+
+
+def movie_item(row: MovieRow, settings: Settings, claims: NameClaims) -> LibraryItem:
+    """A movie's folder with ``<Folder>.strm`` and (NFOs on) ``<Folder>.nfo``."""
+    head = movie_head(row, settings, claims)
+    name = head.folder.rsplit("/", 1)[1]
+    strm = render_strm("movie", row.uuid, row.source, settings)
+    files = [OutputFile(f"{head.folder}/{name}.strm", strm, "movie_strm")]
+    if settings.write_nfo:
+        files.append(OutputFile(f"{head.folder}/{name}.nfo", nfo.movie_nfo(row, settings), "movie_nfo"))
+    return LibraryItem(
+        key=head.key,
+        section=head.section,
+        root=head.root,
+        fingerprint=head.fingerprint,
+        folders=(FolderFiles(head.folder, tuple(files)),),
+        title=head.title,
+    )
+
+
+def series_head(row: SeriesRow, settings: Settings, claims: NameClaims) -> ItemHead | None:
+    """Key, claimed show folder and fingerprint of a series; None (and no claim) without episodes."""
+    if not row.episodes:
+        return None
+    title, year = naming.display_title(row.name, row.year, settings)
+    key = claims.unique_key(series_key(row, settings), f"series#{row.id}")
+    budget = naming.series_folder_budget(settings, naming.longest_season_folder(row))
+    parent = settings.series_folder
+    folder = _claim_folder(claims, parent, title, year, row, key, budget, settings)
+    root = item_root(row.is_adult, settings)
+    return ItemHead(
+        key, "series", root, f"{parent}/{folder}", series_fingerprint(row, settings), _label(title, year)
+    )
+
+
+def series_item(row: SeriesRow, settings: Settings, claims: NameClaims) -> LibraryItem | None:
+    """The show's files grouped by folder: show folder (tvshow.nfo), then one group per season.
+
+    None when the series has no episodes (the caller counts it). ``folders[0]`` is the show
+    folder, present even when it holds no file (NFOs off). Episodes whose names clash
+    case-insensitively within a season (same SxxEyy, e.g. NULL numbers) get " (2)", " (3)" in
+    episode-id order, so none overwrites another.
+    """
+    head = series_head(row, settings, claims)
+    if head is None:
+        return None
+    show_title, _year = naming.display_title(row.name, row.year, settings)
+    seasons: dict[int, list[EpisodeRow]] = {}
+    for ep in _sorted_episodes(row):
+        seasons.setdefault(naming.season_number(ep.season_number), []).append(ep)
+
+    # The show folder always comes first (empty without NFOs): folders[0] is the item's folder.
+    show_files: tuple[OutputFile, ...] = ()
+    if settings.write_nfo:
+        tvshow = nfo.tvshow_nfo(row, list(seasons), settings)
+        show_files = (OutputFile(f"{head.folder}/tvshow.nfo", tvshow, "tvshow_nfo"),)
+    groups: list[FolderFiles] = [FolderFiles(head.folder, show_files)]
+    for season, episodes in seasons.items():
+        folder = f"{head.folder}/{naming.season_folder_name(season)}"
+        files: list[OutputFile] = []
+        if settings.write_nfo:
+            files.append(
+                OutputFile(f"{folder}/season.nfo", nfo.season_nfo(row, season, settings), "season_nfo")
+            )
+        budget = min(
+            naming.COMPONENT_MAX - len(naming.LONGEST_EXT),
+            settings.max_path_bytes - naming.utf8_len(folder) - 1 - len(naming.LONGEST_EXT),
+        )
+        budget = max(budget, naming.MIN_COMPONENT)
+        taken: set[str] = set()
+        for ep in episodes:
+            base = naming.episode_base_name(show_title, ep, settings, max_bytes=budget)
+            n = 1
+            while naming.fold(base) in taken:
+                n += 1
+                base = naming.episode_base_name(show_title, ep, settings, max_bytes=budget, suffix=f" ({n})")
+            taken.add(naming.fold(base))
+            strm = render_strm("episode", ep.uuid, ep.source, settings)
+            files.append(OutputFile(f"{folder}/{base}.strm", strm, "episode_strm"))
+            if settings.write_nfo:
+                files.append(
+                    OutputFile(f"{folder}/{base}.nfo", nfo.episode_nfo(row, ep, settings), "episode_nfo")
+                )
+        groups.append(FolderFiles(folder, tuple(files)))
+    return LibraryItem(
+        key=head.key,
+        section=head.section,
+        root=head.root,
+        fingerprint=head.fingerprint,
+        folders=tuple(groups),
+        title=head.title,
+    )

@@ -1,0 +1,400 @@
+"""Kodi-style NFO files (``movie``, ``tvshow``, ``season``, ``episodedetails``) built with lxml.
+
+The bytes must be a pure function of the row and the settings: an NFO whose bytes change without
+the catalog changing is rewritten, and Jellyfin then re-probes the item. So there is no "now", no
+dict-order dependence, and one fixed serialisation (UTF-8, ``standalone='yes'`` declaration,
+two-space pretty printing, trailing newline).
+
+``custom_properties`` is provider JSON of any shape: every reader here accepts None, strings,
+numbers, lists and nested garbage and simply leaves an element out when the value is unusable.
+Characters that XML 1.0 forbids are removed (lxml would raise on them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lxml import etree
+
+from vod2strm.library import naming
+from vod2strm.library.strm import is_http_url
+
+if TYPE_CHECKING:
+    from vod2strm.catalog.rows import EpisodeRow, MovieRow, SeriesRow
+    from vod2strm.conf import Settings
+
+#: Every ``custom_properties`` key an NFO may read. items.py fingerprints exactly these, so a
+#: provider bumping an unrelated key (``last_modified``) does not cause a re-render.
+CUSTOM_KEYS = (
+    "backdrop_path",
+    "director",
+    "actors",
+    "cast",
+    "youtube_trailer",
+    "release_date",
+    "releasedate",
+    "releaseDate",
+    "air_date",
+    "movie_image",
+    "duration",
+    "duration_secs",
+    "episode_run_time",
+    "plot",
+    "description",
+)
+
+MAX_ACTORS = 50
+MAX_DIRECTORS = 10
+MAX_FANART = 10
+
+_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_DATE_PREFIX = re.compile(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:$|[T\s])", re.ASCII)
+_CLOCK = re.compile(r"\s*(?:(\d{1,3}):)?(\d{1,2}):(\d{1,2})\s*", re.ASCII)
+_GENRE_SPLIT = re.compile(r"[,/|;]")
+_YOUTUBE_ID = re.compile(r"[A-Za-z0-9_-]{6,20}")
+_YOUTUBE_PLUGIN = "plugin://plugin.video.youtube/?action=play_video&videoid="
+
+
+# ---------------------------------------------------------------------------------------------
+# Value readers: forgiving by design
+
+
+def properties(value: Any) -> Mapping[str, Any]:
+    """``custom_properties`` as a mapping; a JSON string is decoded, anything else is empty."""
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, (str, bytes)):
+        try:
+            decoded = json.loads(value)
+        except (ValueError, RecursionError):
+            return {}
+        return decoded if isinstance(decoded, Mapping) else {}
+    return {}
+
+
+def xml_text(value: Any) -> str:
+    """Text lxml accepts: XML-1.0-illegal characters dropped, newlines normalised, stripped."""
+    if value is None or isinstance(value, (Mapping, list, tuple, set)):
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    text = unicodedata.normalize("NFC", _XML_ILLEGAL.sub("", text))
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def line(value: Any) -> str:
+    """Single-line text (titles, names): whitespace runs collapse to one space."""
+    return " ".join(xml_text(value).split())
+
+
+def _first(props: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = props.get(key)
+        if value not in (None, "", [], {}):
+            return value
+    return None
+
+
+def _flatten(value: Any, depth: int = 0) -> Iterator[Any]:
+    """Leaves of a list/tuple (or a JSON-encoded list), a bounded depth down; scalars as is."""
+    if depth > 3:
+        return
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        with contextlib.suppress(ValueError, RecursionError):
+            value = json.loads(value)
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _flatten(item, depth + 1)
+    elif value is not None:
+        yield value
+
+
+def _unique(values: Iterable[str], limit: int) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for value in values:
+        key = value.casefold()
+        if value and key not in seen:
+            seen.add(key)
+            out.append(value)
+            if len(out) >= limit:
+                break
+    return out
+
+
+def iso_date(value: Any) -> str | None:
+    """``yyyy-mm-dd`` for a real date in the valid year range, else None (no guessing formats)."""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        date = value
+    elif isinstance(value, str):
+        match = _DATE_PREFIX.match(value)
+        if not match:
+            return None
+        try:
+            date = dt.date(int(match[1]), int(match[2]), int(match[3]))
+        except ValueError:
+            return None
+    else:
+        return None
+    if naming.valid_year(date.year) is None:
+        return None
+    return date.isoformat()
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip().replace(",", "."))
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def runtime_minutes(duration_secs: Any, props: Mapping[str, Any]) -> int | None:
+    """Minutes from the row's seconds, else the provider's "01:45:00" / seconds / minutes fields."""
+    seconds = _number(duration_secs)
+    if not seconds or seconds <= 0:
+        seconds = _number(props.get("duration_secs"))
+    if (not seconds or seconds <= 0) and isinstance(props.get("duration"), str):
+        match = _CLOCK.fullmatch(props["duration"])
+        if match:
+            seconds = int(match[1] or 0) * 3600 + int(match[2]) * 60 + int(match[3])
+    if not seconds or seconds <= 0:
+        minutes = _number(props.get("episode_run_time"))
+        seconds = minutes * 60 if minutes and minutes > 0 else None
+    if not seconds or seconds <= 0 or seconds > 100 * 3600:
+        return None
+    return max(1, round(seconds / 60))
+
+
+def genres(value: Any) -> list[str]:
+    texts = [line(v) for v in _flatten(value) if isinstance(v, str)]
+    return _unique((line(part) for text in texts for part in _GENRE_SPLIT.split(text)), 20)
+
+
+def rating(value: Any) -> str | None:
+    """A 0–10 score as short decimal text; "0" and "N/A" mean unrated and are left out."""
+    number = _number(value)
+    if number is None or not 0 < number <= 10:
+        return None
+    return f"{round(number, 2):.2f}".rstrip("0").rstrip(".")
+
+
+def urls(value: Any, limit: int) -> list[str]:
+    return _unique(
+        (v.strip() for v in _flatten(value) if isinstance(v, str) and is_http_url(v.strip())), limit
+    )
+
+
+def people(value: Any, limit: int) -> list[tuple[str, str]]:
+    """(name, role) pairs from "A, B", ["A", "B"] or [{"name": "A", "character": "X"}]."""
+    pairs: list[tuple[str, str]] = []
+    for item in _flatten(value):
+        if isinstance(item, str):
+            pairs.extend((line(part), "") for part in item.split(","))
+        elif isinstance(item, Mapping):
+            name = item.get("name")
+            role = item.get("character") or item.get("role") or ""
+            if isinstance(name, str):
+                pairs.append((line(name), line(role) if isinstance(role, str) else ""))
+    seen: set[str] = set()
+    out: list[tuple[str, str]] = []
+    for name, role in pairs:
+        if name and name.casefold() not in seen:
+            seen.add(name.casefold())
+            out.append((name, role))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def trailer(value: Any) -> str | None:
+    """A YouTube id becomes the Kodi YouTube add-on URL; a full http(s) URL is kept as is."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if is_http_url(value):
+        return value
+    if _YOUTUBE_ID.fullmatch(value):
+        return _YOUTUBE_PLUGIN + value
+    return None
+
+
+def date_added(value: Any) -> str | None:
+    """The row's own ``created_at``: stable across runs, unlike "now"."""
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.strftime("%Y-%m-%d 00:00:00")
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Element helpers
+
+
+def _sub(parent: etree._Element, tag: str, text: Any, **attrs: str) -> etree._Element | None:
+    value = text if isinstance(text, str) else ("" if text is None else str(text))
+    if not value:
+        return None
+    element = etree.SubElement(parent, tag, attrs)
+    element.text = value
+    return element
+
+
+def _serialize(root: etree._Element) -> bytes:
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True, standalone=True, pretty_print=True)
+
+
+def _uniqueids(root: etree._Element, tmdb_id: Any, imdb_id: Any) -> None:
+    ids = [("tmdb", naming.clean_tmdb_id(tmdb_id)), ("imdb", naming.clean_imdb_id(imdb_id))]
+    first = True
+    for kind, value in ids:
+        if value:
+            attrs = {"type": kind, "default": "true"} if first else {"type": kind}
+            _sub(root, "uniqueid", value, **attrs)
+            first = False
+
+
+def _poster(root: etree._Element, url: Any) -> None:
+    if isinstance(url, str) and is_http_url(url.strip()):
+        _sub(root, "thumb", url.strip(), aspect="poster")
+
+
+def _fanart(root: etree._Element, props: Mapping[str, Any]) -> None:
+    found = urls(props.get("backdrop_path"), MAX_FANART)
+    if found:
+        fanart = etree.SubElement(root, "fanart")
+        for url in found:
+            _sub(fanart, "thumb", url)
+
+
+def _credits(root: etree._Element, props: Mapping[str, Any]) -> None:
+    for name, _role in people(props.get("director"), MAX_DIRECTORS):
+        _sub(root, "director", name)
+    for name, role in people(_first(props, "actors", "cast"), MAX_ACTORS):
+        actor = etree.SubElement(root, "actor")
+        _sub(actor, "name", name)
+        _sub(actor, "role", role)
+    _sub(root, "trailer", trailer(props.get("youtube_trailer")))
+
+
+def _plot(description: Any, props: Mapping[str, Any]) -> str:
+    plot = xml_text(description) if isinstance(description, str) else ""
+    if not plot:
+        fallback = _first(props, "plot", "description")
+        plot = xml_text(fallback) if isinstance(fallback, str) else ""
+    return plot
+
+
+def _titles(name: str | None, year: int | None, settings: Settings) -> tuple[str, str, int | None]:
+    """(title, originaltitle or "", year): the raw catalog name survives as originaltitle."""
+    cleaned = naming.clean_title(name, settings)
+    title, year = naming.split_title_year(cleaned, year)
+    raw = line(name)
+    return line(title) or "Untitled", (raw if raw and raw != line(cleaned) else ""), year
+
+
+def _head(
+    root: etree._Element, name: str | None, year: int | None, props: Mapping[str, Any], settings: Settings
+) -> None:
+    title, original, year = _titles(name, year, settings)
+    premiered = iso_date(_first(props, "release_date", "releasedate", "releaseDate"))
+    if year is None and premiered:
+        year = int(premiered[:4])
+    _sub(root, "title", title)
+    _sub(root, "originaltitle", original)
+    _sub(root, "year", year)
+    _sub(root, "premiered", premiered)
+
+
+def season_label(season: int) -> str:
+    return "Specials" if season == 0 else f"Season {season}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Documents
+
+
+def movie_nfo(row: MovieRow, settings: Settings) -> bytes:
+    props = properties(row.custom_properties)
+    root = etree.Element("movie")
+    _head(root, row.name, row.year, props, settings)
+    _sub(root, "plot", _plot(row.description, props))
+    _sub(root, "runtime", runtime_minutes(row.duration_secs, props))
+    for genre in genres(row.genre):
+        _sub(root, "genre", genre)
+    _sub(root, "rating", rating(row.rating))
+    _uniqueids(root, row.tmdb_id, row.imdb_id)
+    _poster(root, row.logo_url)
+    _fanart(root, props)
+    _credits(root, props)
+    _sub(root, "dateadded", date_added(row.created_at))
+    return _serialize(root)
+
+
+def tvshow_nfo(row: SeriesRow, seasons: Sequence[int], settings: Settings) -> bytes:
+    """The show's NFO; ``namedseason`` names every season that has files ("Specials" for 0)."""
+    props = properties(row.custom_properties)
+    root = etree.Element("tvshow")
+    _head(root, row.name, row.year, props, settings)
+    _sub(root, "plot", _plot(row.description, props))
+    _sub(root, "runtime", runtime_minutes(None, props))
+    for genre in genres(row.genre):
+        _sub(root, "genre", genre)
+    _sub(root, "rating", rating(row.rating))
+    _uniqueids(root, row.tmdb_id, row.imdb_id)
+    _poster(root, row.logo_url)
+    _fanart(root, props)
+    _credits(root, props)
+    for season in sorted({naming.season_number(s) for s in seasons}):
+        _sub(root, "namedseason", season_label(season), number=str(season))
+    _sub(root, "dateadded", date_added(row.created_at))
+    return _serialize(root)
+
+
+def season_nfo(series_row: SeriesRow, season_number: int | None, settings: Settings) -> bytes:
+    """A season's NFO: its name and number; the catalog has no per-season metadata."""
+    season = naming.season_number(season_number)
+    root = etree.Element("season")
+    _sub(root, "title", season_label(season))
+    _sub(root, "seasonnumber", str(season))
+    return _serialize(root)
+
+
+def episode_nfo(series_row: SeriesRow, episode_row: EpisodeRow, settings: Settings) -> bytes:
+    """An episode's NFO; season/episode match the SxxEyy of its file name exactly."""
+    props = properties(episode_row.custom_properties)
+    show_title, _year = naming.display_title(series_row.name, series_row.year, settings)
+    season = naming.season_number(episode_row.season_number)
+    episode = naming.episode_number(episode_row.episode_number)
+    title = line(naming.episode_title(show_title, episode_row, settings)) or f"Episode {episode}"
+    root = etree.Element("episodedetails")
+    _sub(root, "title", title)
+    _sub(root, "showtitle", line(show_title))
+    _sub(root, "season", str(season))
+    _sub(root, "episode", str(episode))
+    _sub(root, "aired", iso_date(episode_row.air_date) or iso_date(_first(props, "air_date", "release_date")))
+    _sub(root, "plot", _plot(episode_row.description, props))
+    _sub(root, "runtime", runtime_minutes(episode_row.duration_secs, props))
+    _sub(root, "rating", rating(episode_row.rating))
+    _uniqueids(root, episode_row.tmdb_id, episode_row.imdb_id)
+    still = _first(props, "movie_image")
+    if isinstance(still, str) and is_http_url(still.strip()):
+        _sub(root, "thumb", still.strip())
+    _sub(root, "dateadded", date_added(episode_row.created_at))
+    return _serialize(root)

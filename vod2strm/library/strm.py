@@ -1,0 +1,61 @@
+"""The body of a ``.strm`` file: one http(s) URL and a newline.
+
+Media servers read the first line of a ``.strm`` as the stream location, so the body is exactly
+that line. The default points at Dispatcharr's VOD proxy; "direct" mode writes the provider's own
+URL (which carries the account's credentials, so it never appears in logs or reports).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import quote, urlsplit
+
+if TYPE_CHECKING:
+    from vod2strm.catalog.rows import Source
+    from vod2strm.conf import Settings
+
+Kind = Literal["movie", "episode"]
+
+
+def proxy_url(kind: Kind, uuid: str, source: Source, settings: Settings) -> str:
+    """Dispatcharr's proxy URL for one item and the relation chosen for it.
+
+    The uuid sits in the path, but Dispatcharr regenerates uuids on every VOD refresh; its proxy
+    (``apps/proxy/vod_proxy/views.py``) falls back to ``stream_id`` + ``m3u_account_id`` when the
+    uuid is stale. So the item fingerprint (items.py) leaves the uuid out: a uuid-only change does
+    not rewrite the file (Jellyfin would re-probe it). When the item is rendered for any other
+    reason, the current uuid goes in.
+    """
+    if kind not in ("movie", "episode"):
+        raise ValueError(f"kind must be 'movie' or 'episode', got {kind!r}")
+    base = settings.base_url.rstrip("/")
+    stream_id = quote(str(source.stream_id), safe="")
+    account_id = quote(str(source.account_id), safe="")
+    item = quote(str(uuid), safe="")
+    return f"{base}/proxy/vod/{kind}/{item}?stream_id={stream_id}&m3u_account_id={account_id}"
+
+
+def is_http_url(value: object) -> bool:
+    """An absolute http(s) URL on one line: anything else cannot be a ``.strm`` body."""
+    if not isinstance(value, str) or not value or value != value.strip():
+        return False
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def render_strm(kind: Kind, uuid: str, source: Source, settings: Settings) -> bytes:
+    """One UTF-8 line ending in "\\n": the proxy URL, or in "direct" mode the provider URL.
+
+    Direct mode falls back to the proxy URL when the relation has no usable provider URL
+    (non-XC accounts have none), so every ``.strm`` stays playable. See :func:`proxy_url` for
+    why a changed uuid alone never reaches an already written file.
+    """
+    url = proxy_url(kind, uuid, source, settings)
+    if settings.url_mode == "direct" and is_http_url(source.direct_url):
+        url = str(source.direct_url)
+    return (url + "\n").encode("utf-8")
