@@ -82,3 +82,13 @@ def default_state_dir() -> Path:
     if home() == "dispatcharr":
         return Path("/data/vod2strm/state")
     return Path.cwd() / "state"
+
+
+def episode_refresher():
+    """The home's episode refresher (``catalog/episodes.py``), or None: the standalone home has no
+    provider to fetch episodes from."""
+    if home() != "dispatcharr":
+        return None
+    from vod2strm.catalog.episodes import DispatcharrRefresher
+
+    return DispatcharrRefresher()

@@ -58,7 +58,9 @@ class Command(BaseCommand):
 
         fetch = common(sub.add_parser("fetch-episodes", help="fetch episodes of series that have none"))
         fetch.add_argument("--series", type=int, nargs="+", metavar="ID")
-        fetch.add_argument("--force", action="store_true", help="ignore the refresh cache window")
+        fetch.add_argument(
+            "--force", action="store_true", help="with --series: ignore the refresh cache window for those series"
+        )
         fetch.add_argument("--max-calls", type=int)
 
         bundle = common(sub.add_parser("bundle", help="build the Dispatcharr plugin folder and zip"))
@@ -173,6 +175,7 @@ class Command(BaseCommand):
         from vod2strm.jobs import fetch_episodes
 
         settings = self._settings(options)
+        progress, finish = self._progress("fetch-episodes")
         with _cancel_on_signals() as cancel:
             result = fetch_episodes.run(
                 settings,
@@ -180,7 +183,9 @@ class Command(BaseCommand):
                 force=options.get("force", False),
                 max_calls=options.get("max_calls"),
                 cancel=cancel,
+                progress=progress,
             )
+        finish()
         data = result.as_dict()
         return result.exit_code, data, result.as_text()
 
