@@ -59,7 +59,7 @@ class Command(BaseCommand):
         fetch = common(sub.add_parser("fetch-episodes", help="fetch episodes of series that have none"))
         fetch.add_argument("--series", type=int, nargs="+", metavar="ID")
         fetch.add_argument(
-            "--force", action="store_true", help="with --series: ignore the refresh cache window for those series"
+            "--force", action="store_true", help="with --series: ignore the refresh cache window for them"
         )
         fetch.add_argument("--max-calls", type=int)
 
