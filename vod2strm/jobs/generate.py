@@ -9,6 +9,7 @@ failed file makes the next run render it again — never trusts a half-written i
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import threading
@@ -272,42 +273,50 @@ class _Pipeline:
         return self.claims.claim(parent, name, key, "") == name
 
     def _dispatch(self, item: LibraryItem, fingerprint: str, old_hashes: dict) -> None:
+        """Compare an item's files with the manifest and send only what changed to the writer.
+
+        Unchanged files cost nothing on the share; with ``--verify`` they are sent as
+        ``if_missing``, so the writer's one listing per folder restores files deleted by hand.
+        """
         records: dict[tuple[str, str], FileRecord] = {}
-        changed: list[FolderFiles] = []
-        nfiles = 0
+        batches: list[tuple[FolderFiles, bool, frozenset[str]]] = []
+        to_send = 0
         for folder in item.folders:
-            to_write = []
+            to_write, verify_only, adopt = [], [], False
             for f in folder.files:
-                nfiles += 1
                 digest = content_hash(f.data)
                 ident = (item.root, f.relpath)
                 records[ident] = FileRecord(
                     item.root, f.relpath, digest, item.key, f.kind, item.section, len(f.data)
                 )
-                if old_hashes.get(ident) == digest and not self.verify:
-                    self.result.unchanged += 1
-                else:
-                    to_write.append(f)
+                if old_hashes.get(ident) == digest:
+                    if not self.verify:
+                        self.result.unchanged += 1
+                        continue
+                    verify_only.append(f.relpath)
+                elif ident not in old_hashes:
+                    adopt = True  # not ours yet: identical bytes already there are taken over
+                to_write.append(f)
             if to_write:
-                changed.append(FolderFiles(folder.folder, tuple(to_write)))
-        self.result.files += nfiles
+                batches.append((FolderFiles(folder.folder, tuple(to_write)), adopt, frozenset(verify_only)))
+                to_send += len(to_write)
+        self.result.files += len(records)
         top_folder = item.folders[0].folder if item.folders else ""
-        if not changed or self.dry_run:
-            if self.dry_run:
-                self.result.written += sum(len(f.files) for f in changed)
-            else:
-                self._record(item, fingerprint, records, top_folder)
+        if self.dry_run:
+            self.result.written += to_send
             return
-        remaining = sum(len(f.files) for f in changed)
-        pending = _PendingItem(item, remaining, records, old_hashes, fingerprint, top_folder)
+        if not batches:
+            self._record(item, fingerprint, records, top_folder)
+            return
+        pending = _PendingItem(item, to_send, records, old_hashes, fingerprint, top_folder)
         with self._lock:
             self._pending[item.key] = pending
-            for folder in changed:
-                for f in folder.files:
+            for batch, _, _ in batches:
+                for f in batch.files:
                     self._owner[(item.root, f.relpath)] = item.key
         writer = self._writer(item.root)
-        for folder in changed:
-            writer.submit(folder)
+        for batch, adopt, verify_only in batches:
+            writer.submit(batch, adopt=adopt, if_missing=verify_only)
 
     def _record(self, item: LibraryItem, fingerprint: str | None, records: dict, folder: str) -> None:
         self.manifest.record_item(
@@ -344,20 +353,19 @@ class _Pipeline:
             if pending is None:
                 return
             pending.remaining -= 1
-            if outcome.ok:
+            if outcome.ok and outcome.adopted:
+                self.result.unchanged += 1
+                self.result.adopted += 1
+            elif outcome.ok:
                 self.result.written += 1
-                if getattr(outcome, "adopted", False):
-                    self.result.adopted += 1
             else:
                 pending.failed = True
-                self.result.errors += 1
-                old = pending.old_hashes.get(ident)
-                rec = pending.records[ident]
-                pending.records[ident] = FileRecord(
-                    rec.root, rec.path, old, rec.item_key, rec.kind, rec.section, 0
-                )
-                if outcome.error is not None:
+                if not outcome.skipped:
+                    self.result.errors += 1
                     log.warning("could not write %s: %s", outcome.relpath, outcome.error)
+                # Keep the path recorded as ours with its old hash: cleanup must not delete it.
+                old = pending.old_hashes.get(ident)
+                pending.records[ident] = dataclasses.replace(pending.records[ident], hash=old, size=0)
             if pending.remaining:
                 return
             del self._pending[key]
@@ -371,4 +379,7 @@ class _Pipeline:
     def _raise_if_fatal(self) -> None:
         for writer in self._writers.values():
             if writer.fatal_error is not None:
-                raise _Fatal(f"writing to {writer.root} failed: {writer.fatal_error}")
+                reason = writer.fatal_reason or writer.fatal_error
+                raise _Fatal(f"writing to {writer.root} stopped: {reason}")
+            if writer.stopped and not self.cancel.is_set():
+                raise _Fatal(f"writing to {writer.root} stopped unexpectedly")

@@ -1,0 +1,181 @@
+"""The adaptive write throttle, driven by a fake clock and a modelled share (fully deterministic)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from vod2strm.output.throttle import AimdThrottle, FakeClock, ShareSimulator, SimSample, linear_share
+
+# The slowfs measurements at +1 ms fit latency = 12 ms + 2.2 ms per write in flight; the optimum
+# where one more slot still buys a quarter of an average slot is about 3 * 12 / 2.2 = 16.
+NORMAL = linear_share(0.012, 0.0022)
+BUSY = linear_share(0.012, 0.011)  # the share's service time x5 (another client hammers it)
+SLOW_RTT = linear_share(0.036, 0.0022)  # round trips x3
+
+
+def make(min_limit: int = 1, max_limit: int = 32, **kw: object) -> tuple[AimdThrottle, ShareSimulator]:
+    clock = FakeClock()
+    throttle = AimdThrottle(min_limit, max_limit, clock=clock, **kw)  # type: ignore[arg-type]
+    return throttle, ShareSimulator(throttle, clock)
+
+
+def limits_during(sim: ShareSimulator, model, completions: int, **kw) -> list[int]:  # type: ignore[no-untyped-def]
+    seen: list[int] = []
+    sim.run(model, completions, on_sample=lambda s: seen.append(s.limit), **kw)
+    return seen
+
+
+def test_settles_near_the_throughput_knee() -> None:
+    throttle, sim = make()
+    limits_during(sim, NORMAL, 3000)
+    late = limits_during(sim, NORMAL, 3000)
+    assert min(late) >= 12 and max(late) <= 20
+    # A pure latency rule with k = 2 would have stopped at 5 (latency 23 ms > 2 x 14 ms).
+    assert throttle.snapshot()["rate"] > 300
+
+
+def test_latency_step_up_cuts_within_bounded_completions_and_recovers() -> None:
+    throttle, sim = make()
+    limits_during(sim, NORMAL, 3000)
+    before = throttle.limit
+    assert before >= 12
+
+    during = limits_during(sim, BUSY, 3000)
+    first_cut = next(i for i, limit in enumerate(during) if limit < before)
+    # Writes already in flight complete at the old latency first; the smoothed latency then needs a
+    # handful of slow completions to cross 3x. Bounded by the limit plus a few dozen completions.
+    assert first_cut <= before + 40
+    assert max(during[-1000:]) <= 8  # settled far lower: extra slots only queue on a busy share
+
+    after = limits_during(sim, NORMAL, 3000)
+    recovered = next(i for i, limit in enumerate(after) if limit >= 12)
+    assert recovered <= 1500
+    assert min(after[-1000:]) >= 12 and max(after[-1000:]) <= 20
+
+
+def test_longer_round_trips_need_more_writes_in_flight() -> None:
+    throttle, sim = make()
+    limits_during(sim, NORMAL, 3000)
+    normal = throttle.limit
+    during = limits_during(sim, SLOW_RTT, 4000)
+    assert min(during) < normal  # throughput fell at the old limit: back off first...
+    assert min(during[-1000:]) > normal  # ...then probing finds that more slots now pay
+
+
+def test_errors_cut_immediately_and_harder_than_latency() -> None:
+    results = {}
+    for kind in ("error", "latency"):
+        throttle, sim = make(min_limit=2, max_limit=32)
+        limits_during(sim, NORMAL, 3000)
+        start = throttle.limit
+        samples: list[SimSample] = []
+        if kind == "error":
+            sim.run(NORMAL, 100, fails=lambda n: True, on_sample=samples.append)
+            first_error = next(i for i, s in enumerate(samples) if not s.ok)
+            # The completion that reports the failure already sees the halved limit.
+            assert samples[first_error].limit < start
+            assert all(s.limit == start for s in samples[:first_error])
+        else:
+            sim.run(lambda n: 1.0, 200, on_sample=samples.append)  # every write now takes a second
+        cut = next(s for s in samples if s.limit < start)
+        results[kind] = (start, cut.limit)
+    (e_start, e_after), (l_start, l_after) = results["error"], results["latency"]
+    assert e_after == e_start // 2
+    assert l_after == int(l_start * 0.7)
+    assert e_after / e_start < l_after / l_start
+
+
+def test_repeated_errors_reach_the_minimum_and_never_below() -> None:
+    throttle, sim = make(min_limit=2, max_limit=32)
+    limits_during(sim, NORMAL, 2000)
+    during = limits_during(sim, NORMAL, 3000, fails=lambda n: True)
+    assert throttle.limit == 2
+    assert min(during) == 2
+
+
+@pytest.mark.parametrize(("lo", "hi"), [(1, 1), (1, 4), (3, 8), (4, 64)])
+def test_limit_always_within_bounds(lo: int, hi: int) -> None:
+    _, sim = make(lo, hi)
+    samples: list[SimSample] = []
+    counter = {"n": 0}
+
+    def sometimes(n: int) -> bool:
+        counter["n"] += 1
+        return counter["n"] % 97 == 0
+
+    for model in (NORMAL, BUSY, SLOW_RTT, lambda n: 2.0, NORMAL):
+        sim.run(model, 1500, fails=sometimes, on_sample=samples.append)
+    assert all(lo <= s.limit <= hi for s in samples)
+    assert all(s.in_flight <= max(hi, 1) for s in samples)
+
+
+def test_start_at_initial_and_clamp() -> None:
+    clock = FakeClock()
+    assert AimdThrottle(2, 8, initial=50, clock=clock).limit == 8
+    assert AimdThrottle(2, 8, initial=0, clock=clock).limit == 2
+    with pytest.raises(ValueError):
+        AimdThrottle(5, 4, clock=clock)
+
+
+def test_producer_limited_windows_do_not_raise_the_limit() -> None:
+    clock = FakeClock()
+    throttle = AimdThrottle(1, 32, initial=8, clock=clock)
+    for _ in range(2000):  # the caller only ever has one write at a time
+        assert throttle.try_acquire()
+        clock.now += 0.010
+        throttle.release(0.010)
+    assert throttle.limit == 8
+    assert throttle.snapshot()["reason"] == "producer-limited"
+
+
+def test_deterministic_with_a_fake_clock() -> None:
+    runs = []
+    for _ in range(2):
+        _, sim = make()
+        trace = limits_during(sim, NORMAL, 1500) + limits_during(sim, BUSY, 1500)
+        runs.append(trace)
+    assert runs[0] == runs[1]
+
+
+def test_gate_counts_slots() -> None:
+    clock = FakeClock()
+    throttle = AimdThrottle(2, 2, clock=clock)
+    assert throttle.try_acquire() and throttle.try_acquire()
+    assert throttle.in_flight == 2
+    assert not throttle.try_acquire()
+    assert throttle.acquire(timeout=0) is False
+    throttle.release(None)  # a slot returned without an observation
+    assert throttle.acquire(timeout=0) is True
+    throttle.release(0.01)
+    throttle.release(0.01)
+    with pytest.raises(RuntimeError):
+        throttle.release(0.01)
+    snap = throttle.snapshot()
+    assert snap["limit"] == 2 and snap["in_flight"] == 0 and snap["completed"] == 2
+    assert {"rate", "baseline_ms", "mode", "errors", "reason"} <= set(snap)
+
+
+def test_blocking_acquire_across_threads_never_exceeds_the_limit() -> None:
+    throttle = AimdThrottle(3, 3)
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+
+    def worker() -> None:
+        for _ in range(200):
+            throttle.acquire()
+            with lock:
+                state["now"] += 1
+                state["peak"] = max(state["peak"], state["now"])
+            with lock:
+                state["now"] -= 1
+            throttle.release(0.001)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert state["peak"] <= 3
+    assert throttle.in_flight == 0

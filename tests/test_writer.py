@@ -1,0 +1,572 @@
+"""The writer: per-folder tasks, folder cache, item vs fatal errors, bounded queue, cancel.
+
+Faults are injected through the ``fs`` boundary (a LocalFS subclass); no database needed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from vod2strm.conf import Settings, build
+from vod2strm.errors import ConfigError
+from vod2strm.library.items import FolderFiles, OutputFile
+from vod2strm.output.atomic import is_temp_name
+from vod2strm.output.fs import Entry, LocalFS
+from vod2strm.output.throttle import AimdThrottle
+from vod2strm.output.writer import Writer, WriteResult, missing_names, resolve_group
+
+WAIT = 10.0  # generous upper bound for thread hand-offs; never a timing assertion
+
+
+def settings_for(root: Path, **extra: object) -> Settings:
+    raw = {"output_root": str(root), "state_dir": str(root.parent / "state"), "max_workers": 4}
+    raw.update(extra)
+    return build(raw)
+
+
+class Results:
+    """A thread-safe on_result collector."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: list[WriteResult] = []
+
+    def __call__(self, result: WriteResult) -> None:
+        with self.lock:
+            self.items.append(result)
+
+    def by_path(self) -> dict[str, WriteResult]:
+        paths = [r.relpath for r in self.items]
+        assert len(paths) == len(set(paths)), "a file was reported twice"
+        return {r.relpath: r for r in self.items}
+
+
+class CountingFS(LocalFS):
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls: Counter[tuple[str, str]] = Counter()
+
+    def _count(self, op: str, path: Path) -> None:
+        with self.lock:
+            self.calls[(op, str(path))] += 1
+
+    def makedirs(self, path: Path, mode: int = 0o777, *, within: Path | None = None) -> list[Path]:
+        self._count("makedirs", path)
+        return super().makedirs(path, mode, within=within)
+
+    def scandir(self, path: Path) -> Iterator[Entry]:
+        self._count("scandir", path)
+        return super().scandir(path)
+
+    def read_bytes(self, path: Path, limit: int | None = None) -> bytes:
+        self._count("read", path)
+        return super().read_bytes(path, limit)
+
+    def write_atomic(self, path: Path, data: bytes, **kw: object) -> None:  # type: ignore[override]
+        self._count("write", path)
+        super().write_atomic(path, data, **kw)  # type: ignore[arg-type]
+
+    def ops(self, op: str) -> Counter[str]:
+        return Counter({p: n for (o, p), n in self.calls.items() if o == op})
+
+
+class FaultFS(CountingFS):
+    """Raises a chosen OSError for writes whose path matches, optionally after N good writes."""
+
+    def __init__(
+        self,
+        *,
+        write_error: Callable[[Path], int | None] = lambda p: None,
+        makedirs_error: Callable[[Path], int | None] = lambda p: None,
+        root_probe_error: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.write_error = write_error
+        self.makedirs_error = makedirs_error
+        self.root_probe_error = root_probe_error
+        self.writes = 0
+
+    def write_atomic(self, path: Path, data: bytes, **kw: object) -> None:  # type: ignore[override]
+        code = self.write_error(path)
+        if code is not None:
+            raise OSError(code, os.strerror(code), str(path))
+        with self.lock:
+            self.writes += 1
+        super().write_atomic(path, data, **kw)  # type: ignore[arg-type]
+
+    def makedirs(self, path: Path, mode: int = 0o777, *, within: Path | None = None) -> list[Path]:
+        code = self.makedirs_error(path)
+        if code is not None:
+            raise OSError(code, os.strerror(code), str(path))
+        return super().makedirs(path, mode, within=within)
+
+    def is_dir(self, path: Path) -> bool:
+        if self.root_probe_error is not None:
+            raise OSError(self.root_probe_error, os.strerror(self.root_probe_error), str(path))
+        return super().is_dir(path)
+
+
+class BlockingFS(CountingFS):
+    """Every write waits for ``go``; ``entered`` counts writes that reached the share."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = threading.Event()
+        self.entered = threading.Semaphore(0)
+
+    def write_atomic(self, path: Path, data: bytes, **kw: object) -> None:  # type: ignore[override]
+        self.entered.release()
+        assert self.go.wait(WAIT)
+        super().write_atomic(path, data, **kw)  # type: ignore[arg-type]
+
+
+def library(shows: int = 6, seasons: int = 3, episodes: int = 4, movies: int = 10) -> list[FolderFiles]:
+    """Batches as generate would send them: interleaved movie folders and season folders."""
+    batches: list[FolderFiles] = []
+    for m in range(movies):
+        folder = f"Movies/Movie {m} (20{m:02d})"
+        batches.append(
+            FolderFiles(
+                folder,
+                (
+                    OutputFile(f"{folder}/Movie {m}.strm", f"http://x/movie/{m}\n".encode(), "movie_strm"),
+                    OutputFile(f"{folder}/Movie {m}.nfo", f"<movie>{m}</movie>".encode(), "movie_nfo"),
+                ),
+            )
+        )
+    for s in range(shows):
+        show = f"TV Shows/Show {s}"
+        batches.append(FolderFiles(show, (OutputFile(f"{show}/tvshow.nfo", b"<tvshow/>", "tvshow_nfo"),)))
+        for season in range(1, seasons + 1):
+            folder = f"{show}/Season {season:02d}"
+            files = [OutputFile(f"{folder}/season.nfo", b"<season/>", "season_nfo")]
+            for e in range(1, episodes + 1):
+                base = f"{folder}/Show {s} S{season:02d}E{e:02d}"
+                files.append(
+                    OutputFile(f"{base}.strm", f"http://x/ep/{s}/{season}/{e}\n".encode(), "episode_strm")
+                )
+            batches.append(FolderFiles(folder, tuple(files)))
+    return batches
+
+
+def all_files(batches: list[FolderFiles]) -> list[OutputFile]:
+    return [f for b in batches for f in b.files]
+
+
+def no_temp_files(root: Path) -> bool:
+    return not any(is_temp_name(p.name) for p in root.rglob("*"))
+
+
+# -- the happy path -------------------------------------------------------------------------------
+
+
+def test_writes_every_file_and_creates_each_folder_once(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    fs = CountingFS()
+    results = Results()
+    batches = library()
+    with Writer(root, settings_for(root), fs=fs, on_result=results) as writer:
+        for batch in batches:
+            assert writer.submit(batch)
+        # The same folders again in the same run: the cache means no further makedirs.
+        for batch in batches[:5]:
+            assert writer.submit(batch)
+    assert len(results.items) == len(all_files(batches)) + sum(len(b.files) for b in batches[:5])
+    got = {r.relpath: r for r in results.items}
+    for f in all_files(batches):
+        assert got[f.relpath].ok and got[f.relpath].error is None and not got[f.relpath].skipped
+        assert got[f.relpath].kind == f.kind and got[f.relpath].file == f
+        assert (root / f.relpath).read_bytes() == f.data
+    makedirs = fs.ops("makedirs")
+    folders = {str(root / b.folder) for b in batches}
+    leaves = {f for f in folders if not any(o.startswith(f + "/") for o in folders)}
+    # Once per folder per run; a show folder that a season folder's makedirs already created (and
+    # cached) costs nothing at all.
+    assert set(makedirs.values()) == {1}
+    assert leaves <= set(makedirs) <= folders
+    assert writer.fatal_error is None and writer.written == len(results.items)
+    assert writer.folders_created == 2 + 10 + 6 * 4  # Movies, TV Shows, 10 movies, 6 shows + 18 seasons
+    assert no_temp_files(root)
+
+
+def test_identical_existing_files_are_adopted_not_rewritten(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    folder = root / "Movies/A (2000)"
+    folder.mkdir(parents=True)
+    same, differs = folder / "A (2000).strm", folder / "A (2000).nfo"
+    same.write_bytes(b"http://x/a\n")
+    differs.write_bytes(b"<movie>old</movie>")
+    os.utime(same, ns=(10**18, 10**18))
+    batch = FolderFiles(
+        "Movies/A (2000)",
+        (
+            OutputFile("Movies/A (2000)/A (2000).strm", b"http://x/a\n", "movie_strm"),
+            OutputFile("Movies/A (2000)/A (2000).nfo", b"<movie>new</movie>", "movie_nfo"),
+            OutputFile("Movies/A (2000)/A (2000)-extra.nfo", b"<x/>", "movie_nfo"),
+        ),
+    )
+    fresh = FolderFiles("Movies/B (2001)", (OutputFile("Movies/B (2001)/B.strm", b"b", "movie_strm"),))
+    fs = CountingFS()
+    results = Results()
+    with Writer(root, settings_for(root), fs=fs, on_result=results) as writer:
+        writer.submit(batch)
+        writer.submit(fresh)
+    got = results.by_path()
+    assert got["Movies/A (2000)/A (2000).strm"].adopted and got["Movies/A (2000)/A (2000).strm"].ok
+    assert same.stat().st_mtime_ns == 10**18  # untouched
+    assert not got["Movies/A (2000)/A (2000).nfo"].adopted and differs.read_bytes() == b"<movie>new</movie>"
+    assert (
+        got["Movies/A (2000)/A (2000)-extra.nfo"].ok and not got["Movies/A (2000)/A (2000)-extra.nfo"].adopted
+    )
+    assert str(same) not in fs.ops("write")
+    assert str(root / "Movies/B (2001)/B.strm") not in fs.ops("read")  # a folder made this run: no read
+    assert writer.adopted == 1 and writer.written == 3
+
+    fs2 = CountingFS()
+    with Writer(root, settings_for(root), fs=fs2) as writer:
+        writer.submit(batch, adopt=False)
+    assert not fs2.ops("read") and fs2.ops("write")[str(same)] == 1
+
+
+def test_files_at_the_root_need_no_makedirs(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    fs = CountingFS()
+    with Writer(root, settings_for(root), fs=fs) as writer:
+        writer.submit(FolderFiles("", (OutputFile("top.nfo", b"x", "movie_nfo"),)))
+    assert (root / "top.nfo").read_bytes() == b"x"
+    assert not fs.ops("makedirs")
+
+
+def test_dir_mode_and_file_mode_apply_to_what_the_writer_creates(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    (root / "Movies").mkdir(parents=True)
+    (root / "Movies").chmod(0o700)
+    s = settings_for(root, dir_mode="0750", file_mode="0640", group=str(os.getegid()))
+    with Writer(root, s) as writer:
+        writer.submit(FolderFiles("Movies/A", (OutputFile("Movies/A/A.strm", b"u", "movie_strm"),)))
+    assert stat.S_IMODE((root / "Movies").stat().st_mode) == 0o700  # pre-existing: untouched
+    assert stat.S_IMODE((root / "Movies" / "A").stat().st_mode) == 0o750
+    assert stat.S_IMODE((root / "Movies" / "A" / "A.strm").stat().st_mode) == 0o640
+    assert (root / "Movies" / "A").stat().st_gid == os.getegid()
+
+
+def test_resolve_group() -> None:
+    assert resolve_group("") is None
+    assert resolve_group(" 1234 ") == 1234
+    assert resolve_group("root") == 0
+    with pytest.raises(ConfigError) as info:
+        resolve_group("no-such-group-vod2strm")
+    assert info.value.field == "group"
+
+
+def test_unsafe_paths_are_refused(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    with Writer(root, settings_for(root)) as writer:
+        for batch in (
+            FolderFiles("../escape", (OutputFile("../escape/x", b"", "movie_strm"),)),
+            FolderFiles("/abs", (OutputFile("/abs/x", b"", "movie_strm"),)),
+            FolderFiles("Movies/A", (OutputFile("Movies/B/x.strm", b"", "movie_strm"),)),
+            FolderFiles("Movies/./A", (OutputFile("Movies/./A/x", b"", "movie_strm"),)),
+        ):
+            with pytest.raises(ValueError):
+                writer.submit(batch)
+    assert list(tmp_path.iterdir()) == [root]
+    assert list(root.iterdir()) == []
+
+
+# -- item errors ----------------------------------------------------------------------------------
+
+
+def test_one_failed_file_does_not_stop_the_others(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    bad = root / "TV Shows/Show 1/Season 02/Show 1 S02E02.strm"
+    fs = FaultFS(write_error=lambda p: errno.EACCES if p == bad else None)
+    results = Results()
+    batches = library()
+    with Writer(root, settings_for(root), fs=fs, on_result=results) as writer:
+        for batch in batches:
+            writer.submit(batch)
+    got = results.by_path()
+    failed = [r for r in got.values() if not r.ok]
+    assert [r.relpath for r in failed] == ["TV Shows/Show 1/Season 02/Show 1 S02E02.strm"]
+    assert failed[0].error is not None and failed[0].error.errno == errno.EACCES and not failed[0].skipped
+    assert got["TV Shows/Show 1/Season 02/Show 1 S02E03.strm"].ok  # the next file in that folder
+    assert writer.fatal_error is None
+    assert writer.failed == 1 and writer.written == len(all_files(batches)) - 1
+
+
+def test_eacces_on_one_folder_is_an_item_error(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    denied = root / "Movies/Movie 3 (2003)"
+    fs = FaultFS(makedirs_error=lambda p: errno.EACCES if p == denied else None)
+    results = Results()
+    batches = library()
+    with Writer(root, settings_for(root), fs=fs, on_result=results) as writer:
+        for batch in batches:
+            writer.submit(batch)
+    failed = sorted(r.relpath for r in results.items if not r.ok)
+    assert failed == ["Movies/Movie 3 (2003)/Movie 3.nfo", "Movies/Movie 3 (2003)/Movie 3.strm"]
+    assert writer.fatal_error is None
+    assert len(results.items) == len(all_files(batches))
+
+
+# -- fatal errors ---------------------------------------------------------------------------------
+
+
+def _fatal_after(
+    root: Path, fs: LocalFS, batches: list[FolderFiles], **writer_kw: object
+) -> tuple[Writer, Results]:
+    results = Results()
+    sent = 0
+    with Writer(root, settings_for(root), fs=fs, on_result=results, **writer_kw) as writer:  # type: ignore[arg-type]
+        for batch in batches:
+            accepted = writer.submit(batch)
+            sent += 1
+            if not accepted or writer.fatal_error is not None:
+                break
+        writer.join()
+        for batch in batches[sent:]:  # what a careless caller might still send
+            assert writer.submit(batch) is False
+    assert len(results.by_path()) == len(all_files(batches))  # every file reported exactly once
+    return writer, results
+
+
+def test_enospc_stops_the_run_instead_of_failing_every_file(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    state = {"n": 0}
+    lock = threading.Lock()
+
+    def full_after_20(path: Path) -> int | None:
+        with lock:
+            state["n"] += 1
+            return errno.ENOSPC if state["n"] > 20 else None
+
+    batches = library(shows=20)
+    writer, results = _fatal_after(root, FaultFS(write_error=full_after_20), batches)
+    assert writer.fatal_error is not None and writer.fatal_error.errno == errno.ENOSPC
+    assert "refuses writes" in writer.fatal_reason
+    failed = [r for r in results.items if not r.ok and not r.skipped]
+    skipped = [r for r in results.items if r.skipped]
+    assert len(failed) <= 4  # at most the writes already in flight
+    assert len(skipped) >= len(all_files(batches)) - 20 - 4
+    assert all(r.error is None for r in skipped)
+    assert writer.stopped and not writer.cancelled
+    assert no_temp_files(root)
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.EDQUOT])
+def test_read_only_or_quota_is_fatal(tmp_path: Path, code: int) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    writer, _ = _fatal_after(root, FaultFS(write_error=lambda p: code), library())
+    assert writer.fatal_error is not None and writer.fatal_error.errno == code
+
+
+def test_root_vanishing_is_fatal_and_never_recreated(tmp_path: Path) -> None:
+    root = tmp_path / "mnt" / "lib"
+    root.mkdir(parents=True)
+    results = Results()
+    batches = library()
+    with Writer(root, settings_for(root), on_result=results) as writer:
+        writer.submit(batches[0])
+        writer.join()
+        for p in sorted(root.rglob("*"), reverse=True):
+            p.unlink() if p.is_file() else p.rmdir()
+        root.rmdir()  # the share was unmounted under us
+        for batch in batches[1:]:
+            if not writer.submit(batch):
+                break
+    assert writer.fatal_error is not None and writer.fatal_error.errno == errno.ENOENT
+    assert "vanished" in writer.fatal_reason
+    assert not root.exists()
+    assert writer.written == 2
+
+
+def test_eio_with_an_unreachable_root_is_fatal(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    fs = FaultFS(write_error=lambda p: errno.EIO, root_probe_error=errno.ENOTCONN)
+    writer, results = _fatal_after(root, fs, library())
+    assert writer.fatal_error is not None and writer.fatal_error.errno == errno.EIO
+    assert "unreachable" in writer.fatal_reason
+    assert sum(1 for r in results.items if r.error is not None) <= 4
+
+
+def test_eio_streak_with_a_healthy_root_becomes_fatal(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    fs = FaultFS(write_error=lambda p: errno.EIO)
+    writer, results = _fatal_after(root, fs, library(shows=10), max_consecutive_errors=5)
+    assert writer.fatal_error is not None and "in a row" in writer.fatal_reason
+    assert 5 <= sum(1 for r in results.items if r.error is not None) <= 5 + 4
+
+
+def test_eio_on_a_few_files_is_an_item_error(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    flaky = {root / "Movies/Movie 1 (2001)/Movie 1.nfo", root / "Movies/Movie 5 (2005)/Movie 5.strm"}
+    fs = FaultFS(write_error=lambda p: errno.EIO if p in flaky else None)
+    writer, results = _fatal_after(root, fs, library())
+    assert writer.fatal_error is None
+    assert sorted(str(root / r.relpath) for r in results.items if not r.ok) == sorted(map(str, flaky))
+
+
+# -- bounded queue, cancel ------------------------------------------------------------------------
+
+
+def test_submit_blocks_when_the_pending_queue_is_full(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    fs = BlockingFS()
+    results = Results()
+    s = settings_for(root, max_workers=2, min_workers=2)
+    batches = library(shows=0, movies=10)
+    submitted: list[int] = []
+
+    with Writer(root, s, fs=fs, on_result=results, max_pending=3) as writer:
+
+        def producer() -> None:
+            for i, batch in enumerate(batches):
+                writer.submit(batch)
+                submitted.append(i)
+
+        thread = threading.Thread(target=producer)
+        thread.start()
+        for _ in range(2):  # both workers are inside a write that cannot finish
+            assert fs.entered.acquire(timeout=WAIT)
+        deadline = time.monotonic() + WAIT
+        while len(submitted) < 3 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert len(submitted) == 3
+        time.sleep(0.1)  # give a misbehaving submit the chance to return
+        assert len(submitted) == 3 and thread.is_alive()
+        assert writer.snapshot()["batches_pending"] == 3
+        fs.go.set()
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    assert len(submitted) == 10
+    assert all(r.ok for r in results.items) and len(results.items) == 20
+
+
+def test_cancel_skips_pending_work_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    (root / "Movies/Movie 7 (2007)").mkdir(parents=True)
+    old = root / "Movies/Movie 7 (2007)/Movie 7.strm"
+    old.write_bytes(b"old bytes")
+    fs = BlockingFS()
+    results = Results()
+    s = settings_for(root, max_workers=2, min_workers=2)
+    batches = library(shows=0, movies=10)
+    with Writer(root, s, fs=fs, on_result=results, max_pending=20) as writer:
+        for batch in batches:
+            writer.submit(batch)
+        for _ in range(2):
+            assert fs.entered.acquire(timeout=WAIT)
+        writer.cancel()  # Ctrl-C arrives while two writes are on the wire
+        late = FolderFiles("Movies/Late", (OutputFile("Movies/Late/Late.strm", b"l", "movie_strm"),))
+        assert writer.submit(late) is False
+        fs.go.set()
+    got = results.by_path()
+    assert got.pop("Movies/Late/Late.strm").skipped
+    assert len(got) == 20
+    written = [r for r in got.values() if r.ok]
+    skipped = [r for r in got.values() if r.skipped]
+    assert len(written) == 2 and len(skipped) == 18  # the two in flight finished, whole
+    for r in written:
+        assert (root / r.relpath).read_bytes() == r.file.data  # type: ignore[union-attr]
+    for r in skipped:
+        assert not r.ok and r.error is None
+        if r.relpath != "Movies/Movie 7 (2007)/Movie 7.strm":
+            assert not (root / r.relpath).exists()
+    assert old.read_bytes() == b"old bytes"
+    assert writer.cancelled and writer.fatal_error is None
+    assert no_temp_files(root)
+
+
+def test_submit_after_close_raises(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    writer = Writer(root, settings_for(root))
+    writer.close()
+    writer.close()  # idempotent
+    with pytest.raises(RuntimeError):
+        writer.submit(library(shows=0, movies=1)[0])
+
+
+def test_exception_in_the_caller_cancels_and_propagates(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    fs = BlockingFS()
+    results = Results()
+    s = settings_for(root, max_workers=1, min_workers=1)
+    with pytest.raises(KeyboardInterrupt), Writer(root, s, fs=fs, on_result=results) as writer:
+        for batch in library(shows=0, movies=2):
+            writer.submit(batch)
+        assert fs.entered.acquire(timeout=WAIT)
+        fs.go.set()
+        raise KeyboardInterrupt
+    assert len(results.by_path()) == 4
+    assert writer.cancelled
+    assert no_temp_files(root)
+
+
+def test_a_failing_callback_stops_the_writer_and_is_reraised(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+
+    def broken(result: WriteResult) -> None:
+        raise RuntimeError("manifest is gone")
+
+    writer = Writer(root, settings_for(root), on_result=broken)
+    for batch in library(shows=0, movies=3):
+        writer.submit(batch)
+    with pytest.raises(RuntimeError, match="manifest is gone"):
+        writer.close()
+    assert writer.stopped
+
+
+# -- verify ---------------------------------------------------------------------------------------
+
+
+def test_verify_folder_lists_once_and_reports_missing(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    folder = root / "Movies/A (2000)"
+    folder.mkdir(parents=True)
+    (folder / "A (2000).strm").write_bytes(b"x")
+    (folder / "poster.jpg").write_bytes(b"user")
+    fs = CountingFS()
+    with Writer(root, settings_for(root), fs=fs) as writer:
+        missing = writer.verify_folder("Movies/A (2000)", ["A (2000).strm", "A (2000).nfo"])
+        assert missing == {"A (2000).nfo"}
+        assert writer.verify_folder("Movies/Gone", ["x.strm", "x.nfo"]) == {"x.strm", "x.nfo"}
+    assert fs.ops("scandir") == Counter({str(folder): 1, str(root / "Movies/Gone"): 1})
+    assert missing_names(fs, folder, []) == set()
+    (root / "afile").write_bytes(b"")
+    assert missing_names(fs, root / "afile", ["x"]) == {"x"}  # ENOTDIR: all missing
+
+
+def test_snapshot_has_counters_and_throttle(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    throttle = AimdThrottle(1, 4)
+    with Writer(root, settings_for(root), throttle=throttle) as writer:
+        writer.submit(library(shows=0, movies=1)[0])
+    snap = writer.snapshot()
+    assert snap["written"] == 2 and snap["failed"] == 0 and snap["skipped"] == 0
+    assert snap["throttle"]["completed"] == 2 and snap["throttle"]["in_flight"] == 0
+    assert writer.throttle is throttle

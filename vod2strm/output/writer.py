@@ -1,0 +1,536 @@
+"""The run's writer: one bounded thread pool, one task per folder, atomic writes through a throttle.
+
+Why it is shaped like this (measurements in ``shared/tools/README.md``):
+
+- **One task per folder.** Linux (and every NFS/SMB client) holds a folder's lock while a file is
+  created or renamed in it, so writes into one folder are serial whatever the thread count, while
+  writes into different folders overlap. A task therefore writes one folder's files in order, and
+  concurrency comes from running tasks for *different* folders. Callers should interleave folders
+  (a movie folder, then another movie's folder; a season folder per task), never queue many
+  batches for the same folder back to back.
+- **One pool per run, bounded queue.** The pool (``settings.max_workers`` threads) is created once;
+  ``submit`` blocks once ``max_pending`` batches (default 2 x workers) are queued or running, so
+  memory stays flat however large the catalog is.
+- **Adaptive concurrency.** Each file write takes a slot of :class:`AimdThrottle`, which adapts how
+  many writes are in flight between ``min_workers`` and ``max_workers`` from observed throughput.
+- **Folders made once per run.** A thread-safe cache remembers folders known to exist; the first
+  batch for a folder costs one ``mkdir`` round trip (more only for missing parents); the folders the
+  writer actually creates get ``dir_mode``/``group``.
+- **Never rewrite identical bytes.** In a folder that existed before the run, a file is first read;
+  if it already holds exactly the new bytes it is kept (``adopted``), so its mtime never moves
+  (Jellyfin re-probes any file whose mtime changes). Folders created in this run are never read.
+- **Every file is reported once**, from the worker thread, through ``on_result``: written, adopted,
+  failed (``ok=False`` with the ``OSError``), or ``skipped=True`` (never attempted: the run was
+  cancelled or stopped on a fatal error; ``error`` is None). A failed file does not stop its
+  folder's others.
+- **Fatal vs item errors.** A full share (``ENOSPC``/``EDQUOT``), a read-only one (``EROFS``), a root
+  that vanished or stopped answering (checked with one ``stat`` of the root after ``ENOENT``/``EIO``/
+  ``ENOTCONN``/``ESTALE``/timeouts), or a long run of I/O errors with no success in between would
+  fail millions of files one by one: the writer sets :attr:`Writer.fatal_error`, stops taking work
+  and skips what is queued. ``EACCES`` on one folder, a name the share rejects, etc. are item errors.
+- **Cancel at a safe point.** :meth:`Writer.cancel` lets writes in progress finish (each is atomic:
+  old bytes or new, never a partial file) and skips the rest.
+
+No call here touches the share except through the ``fs`` object (fault-injection tests swap it).
+"""
+
+from __future__ import annotations
+
+import errno
+import grp
+import posixpath
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from vod2strm.errors import ConfigError
+from vod2strm.library.items import FolderFiles, OutputFile
+from vod2strm.output.atomic import is_temp_name
+from vod2strm.output.fs import MISSING_ERRNOS, LocalFS
+from vod2strm.output.throttle import AimdThrottle
+
+if TYPE_CHECKING:
+    from vod2strm.conf import Settings
+
+#: The share cannot take any write: stop the run instead of failing every file.
+FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+#: Errors that may mean the whole share is gone (unmounted, dead FUSE/SMB session): one stat of the
+#: root decides between "this folder" (item error) and "the root" (fatal).
+ROOT_PROBE_ERRNOS = frozenset(
+    {
+        errno.ENOENT,
+        errno.EIO,
+        errno.ESTALE,
+        errno.ENOTCONN,
+        errno.ETIMEDOUT,
+        errno.EHOSTDOWN,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ECONNABORTED,
+        errno.ECONNRESET,
+        errno.ENODEV,
+        errno.ENXIO,
+    }
+)
+
+#: Errors about one path (permissions, a name the share rejects, a file where a folder should be):
+#: they say nothing about load, so they neither cut the throttle nor count towards a fatal streak.
+PATH_ERRNOS = frozenset(
+    {
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENAMETOOLONG,
+        errno.EEXIST,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EINVAL,
+        errno.ELOOP,
+        errno.EILSEQ,
+        errno.ENOENT,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What happened to one submitted file.
+
+    ``ok``: the new bytes are in place. ``adopted`` (with ``ok``): they already were - an existing
+    file with exactly these bytes was kept as it is (no write, mtime unchanged). ``skipped``: never
+    attempted (cancel or fatal stop); the old file, if any, is untouched. Otherwise ``error`` says
+    why the write failed (the old file is kept).
+    """
+
+    relpath: str
+    kind: str
+    ok: bool
+    error: OSError | None
+    seconds: float
+    skipped: bool = False
+    adopted: bool = False
+    file: OutputFile | None = None
+
+
+class Writer:
+    """Writes :class:`FolderFiles` batches under ``root``; use as a context manager, once per run."""
+
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        *,
+        fs: LocalFS | None = None,
+        on_result: Callable[[WriteResult], None] | None = None,
+        throttle: AimdThrottle | None = None,
+        max_pending: int | None = None,
+        max_consecutive_errors: int = 100,
+        clock: Callable[[], float] = time.perf_counter,
+    ):
+        self.root = Path(root)
+        self._fs = fs if fs is not None else LocalFS()
+        self._on_result = on_result
+        self._fsync = settings.fsync
+        self._file_mode = settings.file_mode
+        self._dir_mode = settings.dir_mode
+        self._gid = resolve_group(settings.group)
+        self._clock = clock
+        workers = settings.max_workers
+        self.throttle = throttle if throttle is not None else AimdThrottle(settings.min_workers, workers)
+        self._max_consecutive_errors = max_consecutive_errors
+        self._slots = threading.BoundedSemaphore(max_pending or 2 * workers)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vod2strm-writer")
+
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._outstanding = 0
+        self._dirs: set[Path] = set()
+        self._fresh: set[Path] = set()  # folders this writer created: nothing in them predates the run
+        self._listed: set[Path] = set()  # pre-existing folders already listed (and swept) this run
+        self._started_wall = time.time()
+        self.temps_swept = 0
+        self._stop = threading.Event()
+        self._cancelled = False
+        self._closed = False
+        self._consecutive_errors = 0
+        self.fatal_error: OSError | None = None
+        self.fatal_reason = ""
+        self._unexpected: BaseException | None = None
+        self.written = 0
+        self.adopted = 0
+        self.failed = 0
+        self.skipped = 0
+        self.folders_created = 0
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.cancel()  # Ctrl-C or an error in the caller: stop at the next safe point
+        self.close(raise_errors=exc_type is None)
+
+    def cancel(self) -> None:
+        """Skip every batch and file not yet started; writes in progress finish (atomically)."""
+        with self._lock:
+            self._cancelled = True
+        self._stop.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    @property
+    def stopped(self) -> bool:
+        """True once the writer takes no more work (cancelled, fatal error, or a failed callback)."""
+        return self._stop.is_set()
+
+    def join(self) -> None:
+        """Wait until every batch submitted so far is done (the pool stays open for more)."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._outstanding == 0)
+
+    flush = join  # the name jobs/generate.py uses between sections
+
+    def close(self, *, raise_errors: bool = True) -> None:
+        """Wait for everything submitted, then shut the pool down. Idempotent.
+
+        Re-raises an unexpected exception from a worker or from ``on_result`` (a bug or a broken
+        manifest), so it is never lost; ``fatal_error`` is left for the caller to check.
+        """
+        if not self._closed:
+            self._closed = True
+            self._pool.shutdown(wait=True)
+        if raise_errors and self._unexpected is not None:
+            exc, self._unexpected = self._unexpected, None
+            raise exc
+
+    # -- work -----------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        batch: FolderFiles,
+        *,
+        root: Path | None = None,
+        adopt: bool = True,
+        if_missing: frozenset[str] = frozenset(),
+    ) -> bool:
+        """Queue one folder's files; blocks while ``max_pending`` batches are queued or running.
+
+        ``adopt`` (default): before writing a file into a folder that existed before this run,
+        read what is there; identical bytes are kept untouched and reported ``adopted`` (taking
+        over an existing tree, ``--verify``, a manifest that lags behind the share). A read costs
+        fewer round trips than a write and never changes an mtime (Jellyfin re-probes any file
+        whose mtime moves). Pass ``adopt=False`` for files known to differ from what is on disk
+        (the manifest holds an older hash) to save that read. Folders created in this run are
+        never read.
+
+        ``if_missing``: relpaths to write only when the folder has no entry of that name
+        (``--verify``: the manifest says they hold our bytes; a file deleted by hand comes back).
+        Present ones are reported ``adopted`` without being read.
+
+        A folder that existed before the run is listed once (one ``scandir``) by its first batch:
+        names it lacks are written without an adoption read, and leftover temp files of a crashed
+        run are swept there.
+
+        ``root``: write this batch under another root (e.g. the separate adult root); defaults
+        to the writer's. Returns False (and reports every file as skipped, from the calling thread)
+        when the writer has stopped. Raises ValueError for a path that would leave the root.
+        """
+        if self._closed:
+            raise RuntimeError("submit() on a closed Writer")
+        _check_batch(batch)
+        base = Path(root) if root is not None else self.root
+        if self._stop.is_set():
+            self._skip_all(batch.files)
+            return False
+        self._slots.acquire()
+        if self._stop.is_set():
+            self._slots.release()
+            self._skip_all(batch.files)
+            return False
+        with self._lock:
+            self._outstanding += 1
+        try:
+            self._pool.submit(self._run_batch, batch, base, adopt, if_missing)
+        except BaseException:
+            self._task_done()
+            raise
+        return True
+
+    def verify_folder(
+        self, folder: str, expected_names: Iterable[str], *, root: Path | None = None
+    ) -> set[str]:
+        """Which of ``expected_names`` are missing from ``folder`` (one listing, no per-file stat)."""
+        base = Path(root) if root is not None else self.root
+        return missing_names(self._fs, base / folder if folder else base, expected_names)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters and the throttle's state, for progress lines and the status file."""
+        with self._lock:
+            data: dict[str, Any] = {
+                "written": self.written,
+                "adopted": self.adopted,
+                "failed": self.failed,
+                "skipped": self.skipped,
+                "folders_created": self.folders_created,
+                "batches_pending": self._outstanding,
+                "stopped": self._stop.is_set(),
+                "fatal": self.fatal_reason or None,
+            }
+        data["throttle"] = self.throttle.snapshot()
+        return data
+
+    # -- inside the pool ------------------------------------------------------------------------
+
+    def _run_batch(self, batch: FolderFiles, base: Path, adopt: bool, if_missing: frozenset[str]) -> None:
+        reported = 0
+        try:
+            reported = self._write_batch(batch, base, adopt, if_missing)
+        except BaseException as exc:  # a bug must not leave files unreported or the run hanging
+            with self._lock:
+                if self._unexpected is None:
+                    self._unexpected = exc
+            self._stop.set()
+            self._skip_all(batch.files[reported:])
+        finally:
+            self._task_done()
+
+    def _write_batch(self, batch: FolderFiles, base: Path, adopt: bool, if_missing: frozenset[str]) -> int:
+        """Write a batch; return how many of its files were reported (for the crash path)."""
+        files = batch.files
+        if self._stop.is_set():
+            self._skip_all(files)
+            return len(files)
+        folder = base / batch.folder if batch.folder else base
+        try:
+            self._ensure_folder(folder, base)
+        except OSError as exc:
+            self._classify(exc, base, folder)
+            for f in files:
+                self._report(WriteResult(f.relpath, f.kind, False, exc, 0.0, file=f))
+            return len(files)
+        with self._lock:
+            fresh = folder in self._fresh
+            first_visit = not fresh and folder not in self._listed
+            if first_visit:
+                self._listed.add(folder)
+        present: set[str] | None = set() if fresh else None
+        if first_visit:
+            try:
+                present = self._list_and_sweep(folder)
+            except OSError as exc:
+                self._classify(exc, base, folder)
+                for f in files:
+                    self._report(WriteResult(f.relpath, f.kind, False, exc, 0.0, file=f))
+                return len(files)
+        for i, f in enumerate(files):
+            # present is None when another batch listed this folder: a file may or may not exist.
+            exists = present is None or posixpath.basename(f.relpath) in present
+            if exists and present is not None and f.relpath in if_missing:
+                self._report(WriteResult(f.relpath, f.kind, True, None, 0.0, adopted=True, file=f))
+                continue
+            if self._stop.is_set():
+                self._skip_all(files[i:])
+                return len(files)
+            self.throttle.acquire()
+            if self._stop.is_set():
+                self.throttle.release(None)
+                self._skip_all(files[i:])
+                return len(files)
+            error: OSError | None = None
+            adopted = False
+            started = self._clock()
+            try:
+                target = base / f.relpath
+                adopted = adopt and exists and self._same_bytes(target, f.data)
+                if not adopted:
+                    self._fs.write_atomic(
+                        target, f.data, fsync=self._fsync, file_mode=self._file_mode, gid=self._gid
+                    )
+            except OSError as exc:
+                error = exc
+            finally:
+                seconds = self._clock() - started
+                congested = error is not None and error.errno not in PATH_ERRNOS
+                self.throttle.release(seconds, ok=not congested)
+            if error is not None:
+                self._classify(error, base, folder)
+            else:
+                with self._lock:
+                    self._consecutive_errors = 0
+            self._report(
+                WriteResult(f.relpath, f.kind, error is None, error, seconds, adopted=adopted, file=f)
+            )
+        return len(files)
+
+    def _list_and_sweep(self, folder: Path) -> set[str]:
+        """Names in a pre-existing folder (one listing); removes stale temp files found there.
+
+        A temp file is stale when it predates this writer: a concurrent batch of this run may be
+        writing a fresh one into the same folder at this moment.
+        """
+        names: set[str] = set()
+        for entry in self._fs.scandir(folder):
+            if entry.is_file and is_temp_name(entry.name):
+                try:
+                    if self._fs.stat(entry.path).st_mtime < self._started_wall - 2:
+                        self._fs.unlink(entry.path)
+                        self.temps_swept += 1
+                except FileNotFoundError:
+                    pass
+                continue
+            names.add(entry.name)
+        return names
+
+    def _same_bytes(self, target: Path, data: bytes) -> bool:
+        """Whether ``target`` already holds exactly ``data`` (any read failure: no, write instead)."""
+        try:
+            return self._fs.read_bytes(target, len(data) + 1) == data
+        except OSError:
+            return False
+
+    def _ensure_folder(self, folder: Path, base: Path) -> None:
+        if folder == base:
+            return  # the root itself is checked (never created) by output.marker
+        with self._lock:
+            if folder in self._dirs:
+                return
+        created = self._fs.makedirs(folder, 0o777, within=base)
+        for path in created:
+            if self._dir_mode is not None:
+                self._fs.chmod(path, self._dir_mode)
+            if self._gid is not None:
+                self._fs.chown(path, -1, self._gid)
+        with self._lock:
+            self.folders_created += len(created)
+            self._fresh.update(created)
+            current = folder
+            while current != base and current not in self._dirs:
+                self._dirs.add(current)
+                current = current.parent
+
+    def _classify(self, exc: OSError, base: Path, folder: Path) -> None:
+        """Decide whether ``exc`` ends the run; forget a folder that vanished under us."""
+        code = exc.errno
+        if code in FATAL_ERRNOS:
+            self._set_fatal(exc, f"the share refuses writes: {exc.strerror or exc} ({base})")
+            return
+        if code in MISSING_ERRNOS:
+            with self._lock:
+                self._dirs.discard(folder)  # someone removed it: the next batch recreates it
+        if code in ROOT_PROBE_ERRNOS:
+            try:
+                root_ok = self._fs.is_dir(base)
+            except OSError as probe:
+                self._set_fatal(exc, f"output root {base} is unreachable ({probe.strerror or probe})")
+                return
+            if not root_ok:
+                self._set_fatal(exc, f"output root {base} vanished (an unmounted share?)")
+                return
+        if code not in PATH_ERRNOS:
+            with self._lock:
+                self._consecutive_errors += 1
+                streak = self._consecutive_errors
+            if streak >= self._max_consecutive_errors:
+                self._set_fatal(exc, f"{streak} write errors in a row under {base}, last: {exc}")
+
+    def _set_fatal(self, exc: OSError, reason: str) -> None:
+        with self._lock:
+            if self.fatal_error is None:
+                self.fatal_error = exc
+                self.fatal_reason = reason
+        self._stop.set()
+
+    def _skip_all(self, files: Iterable[OutputFile]) -> None:
+        for f in files:
+            self._report(WriteResult(f.relpath, f.kind, False, None, 0.0, skipped=True, file=f))
+
+    def _report(self, result: WriteResult) -> None:
+        with self._lock:
+            if result.adopted:
+                self.adopted += 1
+            elif result.ok:
+                self.written += 1
+            elif result.skipped:
+                self.skipped += 1
+            else:
+                self.failed += 1
+        if self._on_result is None:
+            return
+        try:
+            self._on_result(result)
+        except BaseException as exc:  # results are no longer recorded: writing on would be blind
+            with self._lock:
+                if self._unexpected is None:
+                    self._unexpected = exc
+            self._stop.set()
+
+    def _task_done(self) -> None:
+        self._slots.release()
+        with self._idle:
+            self._outstanding -= 1
+            if self._outstanding == 0:
+                self._idle.notify_all()
+
+
+def missing_names(fs: LocalFS, folder: Path, expected_names: Iterable[str]) -> set[str]:
+    """Which ``expected_names`` are not entries of ``folder``: one ``scandir``, no per-file stat.
+
+    A missing folder (``ENOENT``/``ENOTDIR``) means every name is missing. Presence is by name only
+    (an entry of another type with our name is reported by the write that then fails).
+    """
+    wanted = set(expected_names)
+    if not wanted:
+        return wanted
+    try:
+        for entry in fs.scandir(folder):
+            wanted.discard(entry.name)
+            if not wanted:
+                break
+    except OSError as exc:
+        if exc.errno in MISSING_ERRNOS:
+            return set(expected_names)
+        raise
+    return wanted
+
+
+def resolve_group(group: str) -> int | None:
+    """``settings.group`` (a name or a numeric gid; empty: none) as a gid, resolved once per run."""
+    name = (group or "").strip()
+    if not name:
+        return None
+    if name.isdigit():
+        return int(name)
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise ConfigError("group", f"unknown group {name!r}") from None
+
+
+def _check_batch(batch: FolderFiles) -> None:
+    """Refuse paths that could leave the root or break one-folder-per-task dispatch."""
+    folder = batch.folder
+    if folder:
+        _check_relpath(folder)
+    for f in batch.files:
+        _check_relpath(f.relpath)
+        if posixpath.dirname(f.relpath) != folder:
+            raise ValueError(f"{f.relpath!r} is not directly inside the batch folder {folder!r}")
+
+
+def _check_relpath(relpath: str) -> None:
+    parts = relpath.split("/")
+    if (
+        relpath.startswith("/")
+        or "\\" in relpath
+        or "\x00" in relpath
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise ValueError(f"unsafe relative path {relpath!r}")
