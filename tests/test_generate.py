@@ -233,3 +233,26 @@ def test_cli_json_summary_has_the_contract_keys(tmp_path, capsys):
     for key in ("items", "files", "written", "unchanged", "removed", "errors", "queries", "seconds"):
         assert key in data
     assert data["written"] == data["files"] > 0
+
+
+def test_selected_run_never_takes_a_path_another_item_owns(tmp_path):
+    from tests.factories import M3UAccountFactory, M3UMovieRelationFactory, MovieFactory
+
+    account = M3UAccountFactory()
+    first = MovieFactory(name="Twin", year=2000, tmdb_id=None, imdb_id=None)
+    # Same title and year, no ids: the partial unique constraint forbids it, so differ by case.
+    second = MovieFactory(name="TWIN", year=2000, tmdb_id=None, imdb_id=None)
+    for movie in (first, second):
+        M3UMovieRelationFactory(movie=movie, m3u_account=account)
+    settings = make_settings(tmp_path)
+    generate.run(settings)
+    before = tree(settings.output_root)
+    assert len([p for p in before if p.endswith(".strm")]) == 2
+    models.Movie.objects.filter(pk=second.pk).update(description="changed, so it renders again")
+    result = generate.run(settings, movie_ids=[second.pk])
+    after = tree(settings.output_root)
+    assert set(after) == set(before)
+    changed = [p for p in after if after[p] != before[p]]
+    assert len(changed) == 1 and result.written == 1
+    twin_files = [p for p in before if p.startswith("Movies/Twin (2000)/")]
+    assert all(after[p] == before[p] for p in twin_files)

@@ -102,7 +102,7 @@ class _PendingItem:
     remaining: int
     records: dict[tuple[str, str], FileRecord]
     old_hashes: dict[tuple[str, str], str | None]
-    fingerprint: str
+    fingerprint: str | None
     folder: str
     failed: bool = False
 
@@ -146,6 +146,8 @@ def run(
             result.run_id = None if dry_run else manifest.start_run("generate", selected=selected)
             with connections["default"].execute_wrapper(counter):
                 pipeline = _Pipeline(settings, manifest, result, roots, fs, dry_run, verify, cancel)
+                if selected:
+                    pipeline.claim_recorded_folders()
                 try:
                     for section in sections:
                         ids = movie_ids if section == "movies" else series_ids
@@ -267,12 +269,23 @@ class _Pipeline:
                 continue
             self._dispatch(item, fp, old_hashes)
 
+    def claim_recorded_folders(self) -> None:
+        """Before a run for selected items: every folder the manifest records keeps its owner.
+
+        A full run claims every name in primary-key order, so two items never share a folder; a
+        run for a few items does not see the others and must not take (and overwrite) their
+        folders — compared case-insensitively, as SMB shares do.
+        """
+        for key, folder in self.manifest.iter_item_folders():
+            parent, _, name = folder.rpartition("/")
+            self.claims.claim(parent, name, key, "")
+
     def _reclaim(self, folder: str, key: str) -> bool:
         """Claim a skipped item's recorded folder name; False when someone earlier took it now."""
         parent, _, name = folder.rpartition("/")
         return self.claims.claim(parent, name, key, "") == name
 
-    def _dispatch(self, item: LibraryItem, fingerprint: str, old_hashes: dict) -> None:
+    def _dispatch(self, item: LibraryItem, fingerprint: str | None, old_hashes: dict) -> None:
         """Compare an item's files with the manifest and send only what changed to the writer.
 
         Unchanged files cost nothing on the share; with ``--verify`` they are sent as

@@ -248,6 +248,19 @@ class Manifest:
                     found[(root, path)] = digest
         return found
 
+    def iter_item_folders(self) -> Iterator[tuple[str, str]]:
+        """Every item's ``(key, top folder)``, in bounded pages."""
+        last = ""
+        while True:
+            with self._lock:
+                page = self._db.execute(
+                    "SELECT key, folder FROM items WHERE key > ? ORDER BY key LIMIT ?", (last, _BATCH)
+                ).fetchall()
+            if not page:
+                return
+            yield from page
+            last = page[-1][0]
+
     def mark_seen(self, keys: Sequence[str], run_id: int) -> None:
         with self._lock:
             for batch in _batches(keys):
