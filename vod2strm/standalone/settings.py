@@ -75,7 +75,8 @@ VOD2STRM = {
 }
 VOD2STRM.update(
     {
-        key[len("VOD2STRM_") :].lower(): value
+        # CATALOG is the one upper-case key (it picks the home, not a plugin field).
+        (lambda k: "CATALOG" if k == "catalog" else k)(key[len("VOD2STRM_") :].lower()): value
         for key, value in os.environ.items()
         if key.startswith("VOD2STRM_") and key != "VOD2STRM_LOG_LEVEL" and value != ""
     }
