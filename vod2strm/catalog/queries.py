@@ -425,6 +425,21 @@ def eligible_relations(relation_model, settings: Settings):
     return qs.order_by()
 
 
+def count_eligible(section: str, settings: Settings) -> int:
+    """Eligible movies or series (one aggregate query): the total a progress bar counts towards."""
+    from django.db.models import Exists, OuterRef
+
+    m = resolver.models()
+    if section == "movies":
+        relations = eligible_relations(m.M3UMovieRelation, settings).filter(movie_id=OuterRef("pk"))
+        items = m.Movie.objects.filter(Exists(relations))
+        if settings.adult_mode == "exclude":
+            items = items.filter(is_adult=False)
+        return items.count()
+    relations = eligible_relations(m.M3USeriesRelation, settings).filter(series_id=OuterRef("pk"))
+    return m.Series.objects.filter(Exists(relations)).count()
+
+
 def _matcher_q(matcher: _Matcher):
     from django.db.models import Q
 
