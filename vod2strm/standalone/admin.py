@@ -1,8 +1,88 @@
-"""Admin pages for the standalone catalog: browse and search what a generate will read."""
+"""Admin pages for the standalone catalog: browse and search what a generate will read.
 
-from django.contrib import admin
+On the Movie and Series lists, two actions (a thin door over the same core as the CLI):
 
+- "Generate library files for selected …": ``jobs.generate.run`` with the selected ids, in the
+  request (a selection is small; whole-catalog runs belong to ``manage.py vod2strm generate``).
+  Runs for selected items never count as complete, so cleanup never deletes on their account.
+- "Show vod2strm stats": ``jobs.stats.collect`` as a message. It needs no selection.
+"""
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.http import HttpResponseRedirect
+from django.utils.html import format_html
+
+from vod2strm.errors import EXIT_INTERRUPTED, EXIT_ITEM_ERRORS, EXIT_OK, Vod2strmError
 from vod2strm.standalone import models
+
+STATS_ACTION = "show_vod2strm_stats"
+
+
+class LibraryActions:
+    """Admin actions for a catalog section (``vod2strm_section`` = "movies" or "series")."""
+
+    vod2strm_section = "movies"
+    actions = ["generate_selected", STATS_ACTION]
+
+    @admin.action(description="Generate library files for selected %(verbose_name_plural)s")
+    def generate_selected(self, request, queryset):
+        from vod2strm import conf
+        from vod2strm.jobs import generate
+
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True))
+        selection = {"movie_ids" if self.vod2strm_section == "movies" else "series_ids": ids}
+        try:
+            result = generate.run(conf.load(), **selection)
+        except Vod2strmError as exc:
+            self.message_user(request, f"vod2strm: {exc}", messages.ERROR)
+            return
+        data = result.as_dict()
+        noun = self.model._meta.verbose_name if len(ids) == 1 else self.model._meta.verbose_name_plural
+        text = (
+            f"vod2strm: {len(ids)} selected {noun}: wrote {data['written']} of {data['files']} files "
+            f"for {data['items']} catalog items ({data['unchanged']} unchanged, {data['errors']} errors) "
+            f"in {data['seconds']:.1f} s."
+        )
+        if data.get("series_without_episodes"):
+            text += f" {data['series_without_episodes']} series have no episodes yet and were skipped."
+        if data["items"] < len(ids):
+            text += (
+                " Selected items that are not eligible (no active account, or a disabled category)"
+                " are skipped."
+            )
+        if data.get("error"):
+            text += f" Error: {data['error']}"
+        level = {
+            EXIT_OK: messages.SUCCESS,
+            EXIT_ITEM_ERRORS: messages.WARNING,
+            EXIT_INTERRUPTED: messages.WARNING,
+        }.get(result.exit_code, messages.ERROR)
+        self.message_user(request, text, level)
+
+    @admin.action(description="Show vod2strm stats")
+    def show_vod2strm_stats(self, request, queryset):
+        from vod2strm import conf
+        from vod2strm.jobs import stats
+
+        try:
+            report = stats.collect(conf.load())
+        except Vod2strmError as exc:
+            self.message_user(request, f"vod2strm: {exc}", messages.ERROR)
+            return
+        self.message_user(request, format_html("<pre>{}</pre>", stats.as_text(report)), messages.INFO)
+
+    def changelist_view(self, request, extra_context=None):
+        # The stats are about the whole library: let the action run without a selection.
+        if (
+            request.method == "POST"
+            and request.POST.get("action") == STATS_ACTION
+            and not request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+            and STATS_ACTION in self.get_actions(request)
+        ):
+            self.show_vod2strm_stats(request, self.get_queryset(request).none())
+            return HttpResponseRedirect(request.get_full_path())
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(models.M3UAccount)
@@ -41,7 +121,8 @@ class MovieRelationInline(admin.TabularInline):
 
 
 @admin.register(models.Movie)
-class MovieAdmin(admin.ModelAdmin):
+class MovieAdmin(LibraryActions, admin.ModelAdmin):
+    vod2strm_section = "movies"
     list_display = ("name", "year", "tmdb_id", "imdb_id", "is_adult")
     list_filter = ("is_adult", "m3u_relations__m3u_account", "year")
     search_fields = ("name", "tmdb_id", "imdb_id")
@@ -58,7 +139,8 @@ class SeriesRelationInline(admin.TabularInline):
 
 
 @admin.register(models.Series)
-class SeriesAdmin(admin.ModelAdmin):
+class SeriesAdmin(LibraryActions, admin.ModelAdmin):
+    vod2strm_section = "series"
     list_display = ("name", "year", "tmdb_id", "imdb_id")
     list_filter = ("m3u_relations__m3u_account", "year")
     search_fields = ("name", "tmdb_id", "imdb_id")

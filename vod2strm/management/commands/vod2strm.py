@@ -97,10 +97,25 @@ class Command(BaseCommand):
     def _settings(self, options: dict[str, Any], **overrides: Any) -> conf.Settings:
         return conf.load({"output_root": options.get("root"), **overrides})
 
-    def _progress(self, job: str):
+    def _progress(self, job: str, settings: conf.Settings):
+        """The terminal display plus the status file, so cron runs show in the plugin's status."""
+        from vod2strm.jobs.progress import StatusFile
         from vod2strm.management.progress_display import display_for
 
-        return display_for(job, self.stderr, quiet=False)
+        progress, finish = display_for(job, self.stderr, quiet=False)
+        status = StatusFile(settings.state_dir, extra={"job": job, "source": "cli"})
+        progress.listeners.append(status)
+
+        def done(summary: dict[str, Any] | None = None) -> None:
+            finish()
+            state = "finished"
+            if summary is not None and summary.get("exit") == EXIT_INTERRUPTED:
+                state = "cancelled"
+            elif summary is not None and summary.get("exit") not in (EXIT_OK, 4):
+                state = "failed"
+            status.write({"state": state, **progress.snapshot(), "summary": summary})
+
+        return progress, done
 
     # -- commands -----------------------------------------------------------------------------
 
@@ -135,7 +150,7 @@ class Command(BaseCommand):
             self.do_fetch_episodes(
                 {**options, "series": None, "force": False, "max_calls": None, "json": False}
             )
-        progress, finish = self._progress("generate")
+        progress, finish = self._progress("generate", settings)
         with _cancel_on_signals() as cancel:
             result = generate.run(
                 settings,
@@ -145,9 +160,10 @@ class Command(BaseCommand):
                 cancel=cancel,
                 progress=progress,
             )
-        finish()
         data = result.as_dict()
-        if options["cleanup"] and result.exit_code == EXIT_OK and not options["dry_run"]:
+        finish(data)
+        wants_cleanup = options["cleanup"] or settings.cleanup_after_generate
+        if wants_cleanup and result.exit_code == EXIT_OK and not options["dry_run"]:
             from vod2strm.jobs import cleanup
 
             cleaned = cleanup.run(settings)
@@ -175,7 +191,7 @@ class Command(BaseCommand):
         from vod2strm.jobs import fetch_episodes
 
         settings = self._settings(options)
-        progress, finish = self._progress("fetch-episodes")
+        progress, finish = self._progress("fetch-episodes", settings)
         with _cancel_on_signals() as cancel:
             result = fetch_episodes.run(
                 settings,
@@ -185,8 +201,8 @@ class Command(BaseCommand):
                 cancel=cancel,
                 progress=progress,
             )
-        finish()
         data = result.as_dict()
+        finish(data)
         return result.exit_code, data, result.as_text()
 
     def do_bundle(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:

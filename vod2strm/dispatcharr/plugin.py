@@ -1,0 +1,623 @@
+"""The Dispatcharr plugin: settings fields, action buttons, and ``run``/``stop``.
+
+Dispatcharr instantiates :class:`Plugin` with no arguments and calls
+``run(action, params, context)`` synchronously inside a gevent uWSGI web worker, with
+``context = {"settings", "logger", "actions"}``. So ``run`` only validates settings and then
+either answers at once (``status``, ``cancel``, ``stats``) or starts a job process
+(:mod:`.control`, :mod:`.runner`) and returns; it answers ``{"status": "ok" | "error",
+"message": ...}`` (plus ``data``) and never raises.
+
+Settings: the field ids are :class:`vod2strm.conf.Settings` field names; ``context["settings"]``
+goes to :func:`vod2strm.conf.load` as overrides (an unset or empty field keeps the default).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from vod2strm.conf import DEFAULT_NAME_CLEAN_REGEX
+
+log = logging.getLogger("vod2strm.dispatcharr")
+
+
+def _version() -> str:
+    """``vod2strm.__version__``; read from the file when Dispatcharr's loader put a bare namespace
+    module (without our ``__init__``'s globals) at ``sys.modules["vod2strm"]``."""
+    import vod2strm
+
+    version = getattr(vod2strm, "__version__", None)
+    if isinstance(version, str):
+        return version
+    init = Path(__file__).resolve().parents[1] / "__init__.py"
+    match = re.search(r"__version__\s*=\s*[\"']([^\"']+)", init.read_text(encoding="utf-8"))
+    return match.group(1) if match else "0"
+
+
+def _options(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    return [{"value": value, "label": label} for value, label in pairs]
+
+
+FIELDS: list[dict[str, Any]] = [
+    {
+        "id": "about",
+        "type": "info",
+        "label": "How vod2strm runs",
+        "description": (
+            "Generate, cleanup and episode fetches run in the background: press Status to follow "
+            "one and Cancel to stop it (the next run continues where it stopped). Save settings "
+            "before running."
+        ),
+    },
+    {
+        "id": "output_root",
+        "label": "Library folder",
+        "type": "string",
+        "default": "/data/vod2strm/library",
+        "placeholder": "/data/vod2strm/library",
+        "help_text": (
+            "Absolute path where the Movies and TV Shows folders are written (your media server's "
+            "library share, mounted into Dispatcharr's container)."
+        ),
+    },
+    {
+        "id": "base_url",
+        "label": "Dispatcharr address for players",
+        "type": "string",
+        "default": "",
+        "placeholder": "http://192.168.1.10:9191",
+        "help_text": (
+            "http(s) URL at which your media server reaches Dispatcharr; written into every .strm "
+            "file in proxy mode. Empty means http://127.0.0.1:9191."
+        ),
+    },
+    {
+        "id": "url_mode",
+        "label": "Stream URLs",
+        "type": "select",
+        "default": "proxy",
+        "options": _options(
+            ("proxy", "Dispatcharr proxy (recommended)"), ("direct", "Provider's direct URL")
+        ),
+        "help_text": (
+            "Proxy: .strm files point at Dispatcharr, which picks the provider and survives catalog "
+            "refreshes. Direct writes your provider username and password into every .strm file: "
+            "anyone who can read the library can read them."
+        ),
+    },
+    {
+        "id": "write_nfo",
+        "label": "Write .nfo metadata",
+        "type": "boolean",
+        "default": True,
+        "help_text": "Title, year, plot, poster, IDs next to each .strm, for Jellyfin, Emby and Kodi.",
+    },
+    {
+        "id": "id_tag_style",
+        "label": "ID tag in folder names",
+        "type": "select",
+        "default": "jellyfin",
+        "options": _options(
+            ("jellyfin", "Jellyfin: [tmdbid-123]"), ("emby", "Emby: [tmdbid=123]"), ("none", "None")
+        ),
+    },
+    {
+        "id": "name_clean_regex",
+        "label": "Title clean-up pattern",
+        "type": "string",
+        "default": DEFAULT_NAME_CLEAN_REGEX,
+        "help_text": (
+            'Regular expression removed from the start of titles (provider prefixes like "EN - ", '
+            '"|UK| "). Empty restores the default; (?!) turns clean-up off.'
+        ),
+    },
+    {
+        "id": "adult_mode",
+        "label": "Adult titles",
+        "type": "select",
+        "default": "exclude",
+        "options": _options(
+            ("exclude", "Leave out"), ("include", "Include"), ("separate", "Separate library folder")
+        ),
+    },
+    {
+        "id": "adult_root",
+        "label": "Adult library folder",
+        "type": "string",
+        "default": "",
+        "placeholder": "/data/vod2strm/adult",
+        "help_text": "Absolute path; required when adult titles go to a separate folder.",
+    },
+    {
+        "id": "categories_include",
+        "label": "Only these categories",
+        "type": "text",
+        "default": "",
+        "help_text": (
+            "Category names (or ids), one per line or comma-separated. Empty: all enabled categories."
+        ),
+    },
+    {
+        "id": "categories_exclude",
+        "label": "Skip these categories",
+        "type": "text",
+        "default": "",
+        "help_text": "Category names (or ids), one per line or comma-separated.",
+    },
+    {
+        "id": "cleanup_after_generate",
+        "label": "Clean up after each complete generate",
+        "type": "boolean",
+        "default": False,
+        "help_text": (
+            "Delete the files vod2strm wrote for titles that left the catalog. Never touches files "
+            "it did not write; refuses when a provider outage would empty the library."
+        ),
+    },
+    {
+        "id": "max_workers",
+        "label": "Parallel writes",
+        "type": "number",
+        "default": 16,
+        "min": 1,
+        "max": 256,
+        "step": 1,
+        "help_text": "Most files written at once (the writer adapts below this to the share's speed).",
+    },
+    {
+        "id": "auto_run",
+        "label": "Generate after each M3U refresh",
+        "type": "boolean",
+        "default": False,
+        "help_text": "Waits until the VOD catalog has settled after a refresh, then generates.",
+    },
+    {
+        "id": "autorun_settle_seconds",
+        "label": "Auto-run settle time (seconds)",
+        "type": "number",
+        "default": 120,
+        "min": 10,
+        "step": 10,
+        "help_text": "How long the VOD catalog must stay unchanged before an auto-run generates.",
+    },
+]
+
+ACTIONS: list[dict[str, Any]] = [
+    {
+        "id": "generate_all",
+        "label": "Generate library",
+        "description": "Write .strm/.nfo files for all movies and series (only changed files are written).",
+        "button_label": "Generate",
+        "button_color": "green",
+    },
+    {
+        "id": "generate_movies",
+        "label": "Generate movies",
+        "description": "Write the Movies folder only.",
+        "button_label": "Movies",
+    },
+    {
+        "id": "generate_series",
+        "label": "Generate series",
+        "description": "Write the TV Shows folder only.",
+        "button_label": "Series",
+    },
+    {
+        "id": "fetch_episodes",
+        "label": "Fetch missing episodes",
+        "description": "Ask the provider for the episodes of series that have none yet (rate-limited).",
+        "button_label": "Fetch",
+    },
+    {
+        "id": "status",
+        "label": "Status",
+        "description": "Progress of the current run, or how the last one ended.",
+        "button_label": "Status",
+    },
+    {
+        "id": "cancel",
+        "label": "Cancel run",
+        "description": "Stop the current run at a safe point; the next run continues where it stopped.",
+        "button_label": "Cancel",
+        "button_color": "orange",
+    },
+    {
+        "id": "stats",
+        "label": "Stats",
+        "description": "Catalog counts per account, files in the library, recent runs.",
+        "button_label": "Stats",
+    },
+    {
+        "id": "cleanup_preview",
+        "label": "Cleanup preview",
+        "description": "List the files a cleanup would delete (dry run, deletes nothing).",
+        "button_label": "Preview",
+    },
+    {
+        "id": "cleanup",
+        "label": "Cleanup",
+        "description": "Delete files vod2strm wrote for titles no longer in the catalog.",
+        "button_label": "Clean up",
+        "button_color": "red",
+        "confirm": {
+            "required": True,
+            "title": "Delete orphaned library files?",
+            "message": (
+                "Deletes only files vod2strm wrote whose titles left the catalog, and refuses when "
+                "that would be a large share of the library. Run Cleanup preview to see the list."
+            ),
+        },
+    },
+    {
+        "id": "auto_run",
+        "label": "Auto-run",
+        "description": (
+            "Runs on each M3U refresh when enabled above: waits until the VOD catalog has settled, "
+            "then generates. Press to do that now."
+        ),
+        "button_label": "Auto-run now",
+        "events": ["m3u_refresh"],
+    },
+]
+
+#: Actions that start a job process, and how answers name them.
+BACKGROUND = {
+    "generate_all": "Generate",
+    "generate_movies": "Generate (movies)",
+    "generate_series": "Generate (series)",
+    "cleanup": "Cleanup",
+    "cleanup_preview": "Cleanup preview",
+    "fetch_episodes": "Fetch episodes",
+}
+
+#: Plugin fields that are not Settings fields (they never reach the core).
+PLUGIN_ONLY_FIELDS = ("about", "auto_run")
+
+
+def ok(message: str, **data: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = {"status": "ok", "message": message}
+    if data:
+        answer["data"] = data
+    return answer
+
+
+def error(message: str, **data: Any) -> dict[str, Any]:
+    answer: dict[str, Any] = {"status": "error", "message": message}
+    if data:
+        answer["data"] = data
+    return answer
+
+
+class Plugin:
+    name = "vod2strm"
+    version = _version()
+    description = "Your VOD catalog as a Jellyfin/Emby/Kodi library of .strm and .nfo files."
+    author = "vod2strm"
+    fields = FIELDS
+    actions = ACTIONS
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]] = {
+            **{action: self._background(action) for action in BACKGROUND},
+            "status": self._status,
+            "cancel": self._cancel,
+            "stats": self._stats,
+            "auto_run": self._auto_run,
+        }
+
+    # -- Dispatcharr's entry points ---------------------------------------------------------------
+
+    def run(
+        self, action: str, params: Mapping[str, Any] | None = None, context: Mapping[str, Any] | None = None
+    ):
+        context = context or {}
+        logger = context.get("logger") or log
+        handler = self._handlers.get(action)
+        if handler is None:
+            return error(f"unknown action {action!r}; known: {', '.join(self._handlers)}")
+        try:
+            return handler(params or {}, context)
+        except Exception as exc:  # Dispatcharr would answer HTTP 500: say what failed instead
+            logger.exception("vod2strm: action %s failed", action)
+            return error(f"{action} failed: {exc}")
+
+    def stop(self, context: Mapping[str, Any] | None = None) -> None:
+        """Dispatcharr disables, deletes or reloads the plugin: cancel a running job."""
+        try:
+            answer = self._cancel({}, context or {})
+            (context or {}).get("logger", log).info("vod2strm stop: %s", answer["message"])
+        except Exception:
+            log.exception("vod2strm: stop failed")
+
+    # -- settings -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _overrides(context: Mapping[str, Any]) -> dict[str, Any]:
+        raw = context.get("settings") or {}
+        return {k: v for k, v in dict(raw).items() if k not in PLUGIN_ONLY_FIELDS and v is not None}
+
+    def _load(self, context: Mapping[str, Any]):
+        """Validated settings, or raises ConfigError naming the field."""
+        from vod2strm import conf
+
+        return conf.load(self._overrides(context))
+
+    def _state_dir(self, context: Mapping[str, Any]) -> Path:
+        """The state folder, even when some other setting is invalid (status and cancel must work)."""
+        from vod2strm.errors import ConfigError
+
+        try:
+            return self._load(context).state_dir
+        except ConfigError:
+            from django.conf import settings as django_settings
+
+            from vod2strm.catalog import resolver
+
+            configured = (getattr(django_settings, "VOD2STRM", None) or {}).get("state_dir")
+            state = self._overrides(context).get("state_dir") or configured
+            return Path(str(state)) if state else resolver.default_state_dir()
+
+    def _file_settings(self, context: Mapping[str, Any], settings) -> dict[str, Any]:
+        """What the job process merges over ``settings.VOD2STRM``: the plugin's fields, and the
+        state folder this answer used (so both sides agree on it)."""
+        data = {
+            k: v for k, v in self._overrides(context).items() if not (isinstance(v, str) and not v.strip())
+        }
+        data["state_dir"] = str(settings.state_dir)
+        return data
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def _background(self, action: str):
+        def handler(params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+            return self._start(action, context)
+
+        return handler
+
+    def _start(self, action: str, context: Mapping[str, Any]) -> dict[str, Any]:
+        import filelock
+
+        from vod2strm.dispatcharr import control
+        from vod2strm.errors import ConfigError
+
+        try:
+            settings = self._load(context)
+        except ConfigError as exc:
+            return error(str(exc), field=exc.field)
+        try:
+            with control.control_lock(settings.state_dir):
+                # Our own job holds the output root's lock too: only without one is a holder "outside".
+                outside = "" if control.running_job(settings.state_dir) else _outside_run(settings)[0]
+                if outside:
+                    return error(outside)
+                job = control.start(
+                    settings.state_dir, action, settings_overrides=self._file_settings(context, settings)
+                )
+        except control.AlreadyRunning as exc:
+            return error(
+                f"a run is already in progress ({exc}); press Status to follow it or Cancel to stop it.",
+                job=exc.job,
+            )
+        except filelock.Timeout:
+            return error("the plugin is busy starting or stopping a run; try again in a moment.")
+        message = (
+            f"{BACKGROUND[action]} started in the background (pid {job['pid']}). Press Status to follow it."
+        )
+        return ok(message + _base_url_note(settings, action), job=job)
+
+    def _status(self, params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+        from vod2strm.dispatcharr import autorun, control
+        from vod2strm.jobs.progress import read_status
+
+        state_dir = self._state_dir(context)
+        job = control.running_job(state_dir)
+        status = read_status(state_dir)
+        requests = autorun.read(state_dir)
+        message = describe_status(job, status, requests)
+        if job is None:
+            try:
+                outside, owner = _outside_run(self._load(context))
+            except Exception:  # invalid settings: the plain status still helps
+                outside, owner = "", None
+            if outside:
+                message = f"{outside[0].upper()}{outside[1:]}."
+                live = (status or {}).get("state") in ("running", "waiting")
+                if live and owner is not None and status.get("pid") == owner:
+                    # That run writes the status file too (a CLI that reports progress there).
+                    message += f" {describe_sections(status.get('sections') or {})}".rstrip()
+                elif not live:
+                    message += " " + describe_status(None, status, requests)
+        return ok(
+            message,
+            running=job is not None,
+            job=job,
+            progress=status,
+            autorun={"pending": autorun.pending(requests), "events": requests.get("events", [])},
+            history=control.read_history(state_dir, limit=5),
+        )
+
+    def _cancel(self, params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+        from vod2strm.dispatcharr import autorun, control
+
+        state_dir = self._state_dir(context)
+        with control.control_lock(state_dir):
+            job = control.running_job(state_dir)
+            dropped = autorun.clear(state_dir)
+            signalled = control.signal_job(job) if job else False
+        if not job:
+            extra = f" Dropped {dropped} queued auto-run request(s)." if dropped else ""
+            return ok("Nothing is running." + extra)
+        if not signalled:
+            return ok(f"{control.describe_job(job)} has already ended.", job=job)
+        return ok(
+            f"Cancelling {control.describe_job(job)}: it stops at the next safe point, and the next "
+            "run continues where it stopped.",
+            job=job,
+        )
+
+    def _stats(self, params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+        """Fixed aggregate queries plus the local manifest: answered in the request."""
+        import json
+
+        from vod2strm.errors import ConfigError, Vod2strmError
+        from vod2strm.jobs import stats
+
+        try:
+            settings = self._load(context)
+        except ConfigError as exc:
+            return error(str(exc), field=exc.field)
+        try:
+            report = stats.collect(settings)
+        except Vod2strmError as exc:
+            return error(str(exc))
+        return ok(stats.as_text(report), report=json.loads(json.dumps(report, default=str)))
+
+    def _auto_run(self, params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+        import filelock
+
+        from vod2strm.dispatcharr import autorun, control
+        from vod2strm.errors import ConfigError
+
+        event = params.get("event")
+        enabled = _truthy((context.get("settings") or {}).get("auto_run"))
+        if event and not enabled:
+            return ok(f"Auto-run is off; ignoring {event}. Turn on 'Generate after each M3U refresh'.")
+        try:
+            settings = self._load(context)
+        except ConfigError as exc:
+            return error(str(exc), field=exc.field)
+        payload = params.get("payload") if isinstance(params.get("payload"), Mapping) else None
+        trigger = str(event or "manual")
+        try:
+            with control.control_lock(settings.state_dir):
+                requests = autorun.record(settings.state_dir, trigger, payload)
+                job = control.running_job(settings.state_dir)
+                file_settings = self._file_settings(context, settings)
+                if job is not None:
+                    # The running job re-reads the settings before its follow-up run.
+                    control.write_json_atomic(control.paths(settings.state_dir).settings_file, file_settings)
+                else:
+                    job = control.start(
+                        settings.state_dir, "auto_run", settings_overrides=file_settings, trigger=trigger
+                    )
+                    return ok(
+                        f"Auto-run started (pid {job['pid']}): it generates once the VOD catalog has "
+                        f"not changed for {settings.autorun_settle_seconds:g} s.",
+                        job=job,
+                    )
+        except filelock.Timeout:
+            return error("the plugin is busy starting or stopping a run; try again in a moment.")
+        return ok(
+            f"A run is in progress ({control.describe_job(job)}); one auto-run follows when it ends "
+            f"({autorun.pending(requests)} request(s) coalesced).",
+            job=job,
+        )
+
+
+# -- answers ---------------------------------------------------------------------------------------
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def _outside_run(settings) -> tuple[str, int | None]:
+    """A run the plugin did not start (CLI, cron) holding the output root's lock: (text, pid)."""
+    from vod2strm.output import lock
+
+    if not lock.is_locked(settings.state_dir, settings.output_root):
+        return "", None
+    owner = lock.read_owner(settings.state_dir, settings.output_root) or {}
+    pid = owner.get("pid") if isinstance(owner.get("pid"), int) else None
+    text = (
+        f"another vod2strm run{f' (pid {pid})' if pid else ''} outside the plugin (command line or cron) "
+        f"is writing {settings.output_root}; try again when it has finished"
+    )
+    return text, pid
+
+
+def _base_url_note(settings, action: str) -> str:
+    if not action.startswith("generate") or settings.url_mode != "proxy":
+        return ""
+    host = urlsplit(settings.base_url).hostname or ""
+    if host in ("127.0.0.1", "localhost", "::1") or host.startswith("127."):
+        return (
+            f" Note: the .strm files point at {settings.base_url}; set 'Dispatcharr address for "
+            "players' if your media server runs on another machine."
+        )
+    return ""
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def describe_sections(sections: Mapping[str, Any]) -> str:
+    parts = []
+    for name, s in sections.items():
+        text = f"{name} {s.get('done', 0)}/{s.get('total', 0)}"
+        if s.get("status") == "running":
+            extras = []
+            if s.get("rate"):
+                extras.append(f"{s['rate']:g}/s")
+            if s.get("eta_seconds") is not None:
+                extras.append(f"ETA {_duration(s['eta_seconds'])}")
+            if extras:
+                text += f" ({', '.join(extras)})"
+        else:
+            text += f" {s.get('status', '')}".rstrip()
+        parts.append(text)
+    return ", ".join(parts)
+
+
+def describe_status(
+    job: Mapping[str, Any] | None, status: Mapping[str, Any] | None, requests: Mapping[str, Any]
+) -> str:
+    """One paragraph for the toast: what runs now (with progress), or how the last run ended."""
+    from vod2strm.dispatcharr import autorun, control
+
+    status = status or {}
+    queued = autorun.pending(requests)
+    if job is not None:
+        current = status.get("pid") == job.get("pid") and status.get("state") in ("running", "waiting")
+        label = str(job.get("action", "job")).replace("_", " ")
+        if current and status.get("state") == "waiting":
+            text = (
+                f"Auto-run (pid {job.get('pid')}): waiting for the VOD catalog to settle — unchanged for "
+                f"{_duration(status.get('stable_seconds'))} of {_duration(status.get('settle_seconds'))}."
+            )
+        elif current:
+            sections = describe_sections(status.get("sections") or {})
+            phase = status.get("phase", "")
+            text = f"Running {label} (pid {job.get('pid')})"
+            text += f": {sections}." if sections else f": {phase}."
+        else:
+            text = f"Running {control.describe_job(job)}."
+        if queued and not (current and status.get("state") == "waiting"):  # a waiter takes them itself
+            text += " One auto-run follows when it ends."
+        return text
+    if status.get("state") in ("running", "waiting"):
+        return (
+            f"The last run ({status.get('action', 'job')}, pid {status.get('pid')}) stopped without "
+            "finishing (killed or crashed); see plugin.log in the state folder. The next run resumes."
+        )
+    if status.get("state"):
+        when = status.get("finished")
+        at = time.strftime("%Y-%m-%d %H:%M", time.localtime(when)) if when else "?"
+        action = str(status.get("action", "job")).replace("_", " ")
+        return f"Idle. Last run: {action} {status['state']} at {at}. {status.get('message', '')}".strip()
+    return "Idle. No run yet: press Generate."

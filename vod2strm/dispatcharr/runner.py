@@ -1,0 +1,410 @@
+"""The plugin's job process: ``python -m vod2strm.dispatcharr.runner <action> [--trigger T]``.
+
+Started by :func:`.control.start` in its own session, outside Dispatcharr's web worker. It holds
+the job lock for its whole life (inherited descriptor), runs one action through the core jobs,
+reports progress to ``<state>/status.json`` (what the plugin's ``status`` action reads) and to
+Dispatcharr's UI (:mod:`.notify`), and then serves pending auto-run requests (:mod:`.autorun`)
+before it exits.
+
+SIGTERM/SIGINT (the ``cancel`` action signals the process group) set the cancel event: the job
+stops at its next safe point, the status says ``cancelled`` and the exit status is 130; the next
+run resumes (unchanged items are skipped). A second signal exits at once.
+
+Exit status: that of the last action (DESIGN.md section 10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from vod2strm.dispatcharr import autorun, control
+from vod2strm.errors import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_ITEM_ERRORS,
+    EXIT_LOCKED,
+    EXIT_OK,
+    ConfigError,
+    Vod2strmError,
+)
+
+log = logging.getLogger("vod2strm.dispatcharr.runner")
+
+#: Actions that run in a job process, and what the status calls them.
+JOB_ACTIONS = {
+    "generate_all": "generate",
+    "generate_movies": "generate movies",
+    "generate_series": "generate series",
+    "cleanup": "cleanup",
+    "cleanup_preview": "cleanup preview",
+    "fetch_episodes": "fetch episodes",
+    "auto_run": "auto-run",
+}
+_ONLY = {"generate_all": None, "generate_movies": "movies", "generate_series": "series"}
+
+
+class Job:
+    """One job process: the lock, the cancel event, the status file, the action(s)."""
+
+    def __init__(self, action: str, state_dir: Path, *, trigger: str = "manual", lock_fd: int | None = None):
+        self.action = action
+        self.trigger = trigger
+        self.state_dir = state_dir
+        self.cancel = threading.Event()
+        self.lock_fd = lock_fd
+        self.code = EXIT_OK
+        self.last: dict[str, Any] | None = _last_result(state_dir)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        try:
+            if self.action != "auto_run":
+                self.code = self.perform(self.action, self.trigger)
+            self.serve_autorun()
+        finally:
+            self.release()
+        return self.code
+
+    def release(self) -> None:
+        """Give up the job lock (idempotent). Callers that must not lose a request hold the
+        control lock while calling this."""
+        if self.lock_fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):
+                os.close(self.lock_fd)
+            self.lock_fd = None
+
+    def serve_autorun(self) -> None:
+        """Wait-and-generate while auto-run requests are pending; release the lock when none are."""
+        while True:
+            with control.control_lock(self.state_dir):
+                if self.cancel.is_set():
+                    autorun.clear(self.state_dir)
+                if self.cancel.is_set() or not autorun.pending(autorun.read(self.state_dir)):
+                    self.release()  # under the control lock: a request recorded now starts a new job
+                    return
+            self.code = self.auto_generate()
+
+    # -- auto-run -----------------------------------------------------------------------------
+
+    def auto_generate(self) -> int:
+        events = autorun.read(self.state_dir).get("events") or [{}]
+        trigger = str(events[-1].get("event") or "manual")
+        status = self.status_writer("auto_run", trigger)
+        try:
+            settings = self.settings()
+        except Vod2strmError as exc:
+            return self._auto_failed(status, trigger, exc.exit_code, str(exc))
+        settle = settings.autorun_settle_seconds
+        from django.db import connections
+
+        last_write = [float("-inf")]
+
+        def on_poll(stable_for: float, elapsed: float) -> None:
+            now = time.monotonic()
+            if now - last_write[0] < min(1.0, autorun.poll_interval(settle)):
+                return
+            last_write[0] = now
+            status.write(
+                {
+                    "state": "waiting",
+                    "job": "auto_run",
+                    "phase": "waiting for the catalog to settle",
+                    "stable_seconds": round(stable_for, 1),
+                    "waited_seconds": round(elapsed, 1),
+                    "settle_seconds": settle,
+                    "sections": {},
+                }
+            )
+
+        try:
+            snapshot = autorun.wait_until_settled(
+                autorun.catalog_snapshot,
+                settle,
+                cancel=self.cancel,
+                marker=lambda: autorun.read(self.state_dir)["seq"],
+                on_poll=on_poll,
+                between_polls=connections.close_all,
+            )
+        except Exception as exc:
+            log.exception("auto-run: could not watch the catalog")
+            return self._auto_failed(status, trigger, EXIT_FAILED, f"could not watch the catalog: {exc}")
+        if snapshot is None:
+            return self.finish(
+                status, "auto_run", trigger, EXIT_INTERRUPTED, {}, "Auto-run cancelled while waiting."
+            )
+        with control.control_lock(self.state_dir):
+            state = autorun.read(self.state_dir)
+            autorun.take(self.state_dir)
+        if snapshot == state.get("generated_snapshot"):
+            message = "Auto-run: the catalog did not change since the last auto-run; nothing to do."
+            return self.finish(status, "auto_run", trigger, EXIT_OK, {"skipped": True}, message)
+        code = self.perform("generate_all", trigger)
+        if code in (EXIT_OK, EXIT_ITEM_ERRORS):
+            with control.control_lock(self.state_dir):
+                autorun.remember_snapshot(self.state_dir, snapshot)
+        return code
+
+    def _auto_failed(self, status, trigger: str, code: int, message: str) -> int:
+        """Drop the requests this run was for (retrying at once would fail the same way)."""
+        with control.control_lock(self.state_dir):
+            autorun.take(self.state_dir)
+        return self.finish(
+            status, "auto_run", trigger, code, {"error": message, "exit": code}, f"Auto-run: {message}"
+        )
+
+    # -- one action -----------------------------------------------------------------------------
+
+    def settings(self):
+        from vod2strm import conf
+        from vod2strm.__main__ import apply_settings_file
+
+        apply_settings_file()  # the plugin may have saved new settings since this job started
+        return conf.load()
+
+    def status_writer(self, action: str, trigger: str):
+        from vod2strm.jobs.progress import StatusFile
+
+        return StatusFile(
+            self.state_dir,
+            extra={"action": action, "trigger": trigger, "started": time.time(), "last": self.last},
+        )
+
+    def perform(self, action: str, trigger: str) -> int:
+        """Run one action to completion; returns its exit status. Never raises."""
+        from django.db import DatabaseError, InterfaceError, OperationalError, connections
+
+        from vod2strm.dispatcharr.notify import Notifier
+        from vod2strm.jobs.progress import Progress
+
+        status = self.status_writer(action, trigger)
+        notifier = Notifier(action)
+        progress = Progress(job=JOB_ACTIONS.get(action, action))
+        progress.listeners += [status, notifier]
+        status.write({"state": "running", **progress.snapshot()})
+        try:
+            settings = self.settings()
+            code, data, message = self._dispatch(action, settings, progress)
+        except Vod2strmError as exc:
+            code, data, message = exc.exit_code, {"error": str(exc), "exit": exc.exit_code}, str(exc)
+        except (OperationalError, InterfaceError) as exc:
+            message = f"database unreachable: {_first_line(exc)}"
+            code, data = EXIT_CONFIG, {"error": message, "exit": EXIT_CONFIG}
+        except DatabaseError as exc:
+            message = f"database error: {_first_line(exc)}"
+            code, data = EXIT_FAILED, {"error": message, "exit": EXIT_FAILED}
+        except Exception as exc:
+            log.exception("%s failed", action)
+            message = f"{action} failed: {exc}"
+            code, data = EXIT_FAILED, {"error": message, "exit": EXIT_FAILED}
+        finally:
+            with contextlib.suppress(Exception):
+                connections.close_all()
+        if code == EXIT_INTERRUPTED or self.cancel.is_set():
+            message = f"{message} Cancelled: the next run resumes where this one stopped.".strip()
+        return self.finish(status, action, trigger, code, data, message, progress=progress, notifier=notifier)
+
+    def _dispatch(self, action: str, settings, progress) -> tuple[int, dict[str, Any], str]:
+        if action in _ONLY:
+            from vod2strm.jobs import generate
+
+            result = generate.run(settings, only=_ONLY[action], cancel=self.cancel, progress=progress)
+            data = result.as_dict()
+            code = result.exit_code
+            if code == EXIT_OK and settings.cleanup_after_generate and not self.cancel.is_set():
+                from vod2strm.jobs import cleanup
+
+                progress.set_phase("cleanup")
+                cleaned = cleanup.run(settings, cancel=self.cancel)
+                data["cleanup"] = cleaned.as_dict()
+                data["removed"] = cleaned.removed
+                code = cleaned.exit_code
+            return code, data, generate_message(data)
+        if action in ("cleanup", "cleanup_preview"):
+            from vod2strm.jobs import cleanup
+
+            progress.set_phase("cleanup")
+            result = cleanup.run(settings, dry_run=action == "cleanup_preview", cancel=self.cancel)
+            return result.exit_code, result.as_dict(), cleanup_message(result.as_dict())
+        if action == "fetch_episodes":
+            from vod2strm.jobs import fetch_episodes
+
+            result = fetch_episodes.run(settings, cancel=self.cancel, progress=progress)
+            return result.exit_code, result.as_dict(), result.as_text()
+        raise ConfigError("action", f"unknown job action {action!r}")
+
+    def finish(self, status, action, trigger, code, data, message, *, progress=None, notifier=None) -> int:
+        state = {EXIT_OK: "finished", EXIT_ITEM_ERRORS: "finished", EXIT_INTERRUPTED: "cancelled"}.get(
+            code, "failed"
+        )
+        finished = time.time()
+        final = {
+            "state": state,
+            **(
+                progress.snapshot()
+                if progress is not None
+                else {"job": action, "phase": state, "sections": {}}
+            ),
+            "finished": finished,
+            "exit": code,
+            "message": message,
+            "summary": data,
+        }
+        final["phase"] = state
+        status.write(final)
+        self.last = {
+            "action": action,
+            "trigger": trigger,
+            "state": state,
+            "started": status.extra.get("started"),
+            "finished": finished,
+            "exit": code,
+            "message": message,
+        }
+        with contextlib.suppress(OSError):
+            control.append_history(self.state_dir, {**self.last, "summary": _brief(data)})
+        log.info("%s (%s): %s", action, state, message)
+        if notifier is not None:
+            notifier.finish(code in (EXIT_OK, EXIT_ITEM_ERRORS), message)
+        return code
+
+
+# -- messages --------------------------------------------------------------------------------------
+
+
+def generate_message(data: dict[str, Any]) -> str:
+    verb = "Dry run: would write" if data.get("dry_run") else "Wrote"
+    counts = f"{data.get('unchanged', 0)} unchanged, {data.get('errors', 0)} errors"
+    parts = [
+        f"{verb} {data.get('written', 0)} of {data.get('files', 0)} files for {data.get('items', 0)} items "
+        f"({counts}) in {data.get('seconds', 0):.1f} s."
+    ]
+    sections = data.get("sections") or {}
+    if sections:
+        parts.append("Sections: " + ", ".join(f"{k} {v}" for k, v in sections.items()) + ".")
+    if data.get("series_without_episodes"):
+        parts.append(f"{data['series_without_episodes']} series have no episodes yet (use Fetch episodes).")
+    if data.get("removed"):
+        parts.append(f"Cleanup removed {data['removed']} orphaned files.")
+    if data.get("error"):
+        parts.append(f"Error: {data['error']}")
+    return " ".join(parts)
+
+
+def cleanup_message(data: dict[str, Any], listed: int = 20) -> str:
+    if data.get("refused"):
+        return f"Cleanup refused: {data.get('message')}"
+    if data.get("dry_run"):
+        paths = data.get("paths") or []
+        head = f"Cleanup preview: would remove {data.get('would_remove', 0)} files."
+        if paths:
+            more = f" (+{len(paths) - listed} more)" if len(paths) > listed else ""
+            head += " " + "; ".join(paths[:listed]) + more
+        return head
+    text = (
+        f"Cleanup removed {data.get('removed', 0)} files and {data.get('folders_removed', 0)} empty folders; "
+        f"kept {data.get('kept', 0)} changed since written, {data.get('errors', 0)} errors."
+    )
+    if data.get("message"):
+        text += f" {data['message']}"
+    return text
+
+
+def _brief(data: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "items",
+        "files",
+        "written",
+        "unchanged",
+        "removed",
+        "would_remove",
+        "errors",
+        "sections",
+        "error",
+    )
+    return {k: data[k] for k in keys if k in data}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _last_result(state_dir: Path) -> dict[str, Any] | None:
+    history = control.read_history(state_dir, limit=1)
+    return history[-1] if history else None
+
+
+# -- process entry ---------------------------------------------------------------------------------
+
+
+def _job_lock(state_dir: Path, action: str) -> int | None:
+    """The inherited job-lock descriptor, or the lock taken now (a job started by hand)."""
+    inherited = os.environ.pop(control.JOB_LOCK_FD_ENV, "")
+    if inherited:
+        fd = int(inherited)
+        os.set_inheritable(fd, False)
+        return fd
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = control.try_flock(control.paths(state_dir).job_lock)
+    if fd is not None:
+        control.write_json_atomic(
+            control.paths(state_dir).job_file,
+            {"pid": os.getpid(), "action": action, "trigger": "manual", "started": time.time()},
+        )
+    return fd
+
+
+def _install_signals(cancel: threading.Event) -> None:
+    def handler(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            os._exit(EXIT_INTERRUPTED)
+        log.warning("vod2strm: signal %s, stopping at the next safe point", signum)
+        cancel.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vod2strm.dispatcharr.runner")
+    parser.add_argument("action", choices=sorted(JOB_ACTIONS))
+    parser.add_argument("--trigger", default="manual")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from vod2strm.__main__ import setup
+
+    state_env = os.environ.get(control.STATE_DIR_ENV)
+    try:
+        setup([args.action])
+        from vod2strm import conf
+
+        state_dir = Path(state_env) if state_env else conf.load().state_dir
+    except Vod2strmError as exc:
+        print(f"vod2strm: {exc}", file=sys.stderr)
+        return exc.exit_code
+    lock_fd = _job_lock(state_dir, args.action)
+    if lock_fd is None:
+        print(f"vod2strm: another plugin job is running ({state_dir})", file=sys.stderr)
+        return EXIT_LOCKED
+    job = Job(args.action, state_dir, trigger=args.trigger, lock_fd=lock_fd)
+    _install_signals(job.cancel)
+    return job.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
