@@ -148,6 +148,20 @@ _STREAM_COLUMNS = (
 )
 
 
+def _as_row(cls: type, columns: Sequence[str], values: Sequence[Any], **extra: Any) -> Any:
+    """A frozen row from ``values_list`` values: columns are named like the row's fields (a
+    related column ``logo__url`` fills ``logo_url``; columns the row lacks are dropped)."""
+    fields = cls.__dataclass_fields__
+    data = {}
+    for column, value in zip(columns, values, strict=True):
+        name = column.replace("__", "_")
+        if name in fields:
+            data[name] = value
+    data["uuid"] = str(data["uuid"])
+    data["name"] = data["name"] or ""
+    return cls(**data, **extra)
+
+
 def _direct_url(kind: str, stream: Sequence[Any]) -> str | None:
     """The home's own ``get_stream_url()``, run on an unsaved relation built from fetched columns."""
     m = resolver.models()
@@ -229,43 +243,7 @@ def iter_movies(settings: Settings, *, ids: Sequence[int] | None = None) -> Iter
         for row in chunk:
             candidates = by_movie.get(row[0])
             if candidates:
-                yield _movie_row(row, _best(candidates).source)
-
-
-def _movie_row(row: Sequence[Any], source: Source) -> MovieRow:
-    (
-        id_,
-        uuid,
-        name,
-        description,
-        year,
-        rating,
-        genre,
-        duration,
-        is_adult,
-        tmdb,
-        imdb,
-        custom,
-        created,
-        logo,
-    ) = row
-    return MovieRow(
-        id=id_,
-        uuid=str(uuid),
-        name=name or "",
-        description=description,
-        year=year,
-        rating=rating,
-        genre=genre,
-        duration_secs=duration,
-        is_adult=bool(is_adult),
-        tmdb_id=tmdb,
-        imdb_id=imdb,
-        custom_properties=custom,
-        created_at=created,
-        logo_url=logo,
-        source=source,
-    )
+                yield _as_row(MovieRow, _MOVIE_COLUMNS, row, source=_best(candidates).source)
 
 
 def iter_series(settings: Settings, *, ids: Sequence[int] | None = None) -> Iterator[SeriesRow]:
@@ -295,7 +273,11 @@ def iter_series(settings: Settings, *, ids: Sequence[int] | None = None) -> Iter
         for row in chunk:
             best = eligible.get(row[0])
             if best is not None:
-                yield _series_row(row, best.source, episodes.get(row[0], ()))
+                # Dispatcharr's Series has no is_adult field: adult filtering applies to movies.
+                eps = episodes.get(row[0], ())
+                yield _as_row(
+                    SeriesRow, _SERIES_COLUMNS, row, source=best.source, episodes=eps, is_adult=False
+                )
 
 
 def _episodes_for(eligible: dict[int, _Candidate], settings: Settings) -> dict[int, tuple[EpisodeRow, ...]]:
@@ -342,64 +324,9 @@ def _episodes_for(eligible: dict[int, _Candidate], settings: Settings) -> dict[i
         _, series_id, rel_id, account_id, _priority, account_name = best[1][:6]
         category = eligible[series_id].source
         relation = (rel_id, account_id, category.category_id, category.category_name, 0, account_name)
-        episodes[row[1]].append(_episode_row(row, _source("episode", relation, best[1][6:], direct)))
+        source = _source("episode", relation, best[1][6:], direct)
+        episodes[row[1]].append(_as_row(EpisodeRow, _EPISODE_COLUMNS, row, source=source))
     return {sid: tuple(eps) for sid, eps in episodes.items()}
-
-
-def _episode_row(row: Sequence[Any], source: Source) -> EpisodeRow:
-    (
-        id_,
-        _series,
-        uuid,
-        name,
-        description,
-        air_date,
-        rating,
-        duration,
-        season,
-        number,
-        tmdb,
-        imdb,
-        custom,
-        created,
-    ) = row
-    return EpisodeRow(
-        id=id_,
-        uuid=str(uuid),
-        name=name or "",
-        description=description,
-        air_date=air_date,
-        rating=rating,
-        duration_secs=duration,
-        season_number=season,
-        episode_number=number,
-        tmdb_id=tmdb,
-        imdb_id=imdb,
-        custom_properties=custom,
-        created_at=created,
-        source=source,
-    )
-
-
-def _series_row(row: Sequence[Any], source: Source, episodes: tuple[EpisodeRow, ...]) -> SeriesRow:
-    (id_, uuid, name, description, year, rating, genre, tmdb, imdb, custom, created, logo) = row
-    return SeriesRow(
-        id=id_,
-        uuid=str(uuid),
-        name=name or "",
-        description=description,
-        year=year,
-        rating=rating,
-        genre=genre,
-        is_adult=False,  # Dispatcharr's Series has no is_adult field
-        tmdb_id=tmdb,
-        imdb_id=imdb,
-        custom_properties=custom,
-        created_at=created,
-        logo_url=logo,
-        source=source,
-        episodes=episodes,
-    )
 
 
 def eligible_relations(relation_model, settings: Settings):
