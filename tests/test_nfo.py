@@ -434,3 +434,71 @@ def test_nfo_reads_only_declared_custom_keys() -> None:
         base, custom_properties={**full, "last_modified": "1", "cover_big": "https://x"}
     )
     assert nfo.movie_nfo(base, SETTINGS) == nfo.movie_nfo(other, SETTINGS)
+
+
+# The serialiser writes the bytes lxml would (nfo._serialize vs nfo._serialize_lxml, the same tree).
+XML_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from([*"&<>\"'\r\n\t ]", "\x00", "\x0b", "\x1f", "\x7f", "\x85", "\ufffe", "\ud800"]),
+        st.characters(),
+    ),
+    max_size=12,
+)
+
+
+@st.composite
+def element_trees(draw: Any, depth: int = 0) -> nfo._Element:
+    tag = draw(st.sampled_from(["movie", "title", "thumb", "actor", "uniqueid"]))
+    names = draw(st.lists(st.sampled_from(["type", "default", "aspect", "number"]), unique=True, max_size=2))
+    element = nfo._Element(tag, {name: draw(XML_TEXT) for name in names})
+    if depth < 3 and draw(st.booleans()):
+        element.children = draw(st.lists(element_trees(depth + 1), max_size=3))
+    if not element.children or draw(st.integers(0, 19)) == 0:  # mixed content, rarely
+        element.text = draw(st.one_of(st.none(), XML_TEXT))
+    return element
+
+
+@hsettings(max_examples=500, deadline=None)
+@given(tree=element_trees())
+def test_serializer_writes_the_bytes_lxml_writes(tree: nfo._Element) -> None:
+    try:
+        expected: bytes | type[Exception] = nfo._serialize_lxml(tree)
+    except (ValueError, UnicodeError) as exc:  # lxml refuses control characters, surrogates
+        expected = type(exc)
+    try:
+        got: bytes | type[Exception] = nfo._serialize(tree)
+    except (ValueError, UnicodeError) as exc:
+        got = type(exc)
+    assert got == expected
+
+
+def test_serializer_matches_lxml_on_every_document_kind() -> None:
+    movie = make_movie(
+        name='EN - Tom & Jerry <3> "Quotes"',
+        description="Line one\r\nline & two",
+        year=1999,
+        rating="8.5",
+        genre="Action, Drama",
+        tmdb_id="603",
+        imdb_id="tt0133093",
+        logo_url="https://img.example/p?a=1&b=2",
+        custom_properties={
+            "backdrop_path": ["https://img.example/f1.jpg", "https://img.example/f2.jpg"],
+            "director": "Lana, Lilly",
+            "actors": [{"name": "Keanu", "character": "Neo"}, {"name": "Carrie-Anne"}],
+            "youtube_trailer": "dQw4w9WgXcQ",
+        },
+        created_at=dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+    )
+    series = make_series(name="Show & Co", year=2010, custom_properties=movie.custom_properties)
+    episode = make_episode(name="Pilot <1>", description="x\ry", air_date=dt.date(2010, 1, 1))
+    docs = [
+        nfo.movie_nfo(movie, SETTINGS),
+        nfo.tvshow_nfo(series, [0, 1, 2], SETTINGS),
+        nfo.season_nfo(series, 1, SETTINGS),
+        nfo.episode_nfo(series, episode, SETTINGS),
+    ]
+    for data in docs:
+        assert data == etree.tostring(
+            etree.fromstring(data), encoding="UTF-8", xml_declaration=True, standalone=True, pretty_print=True
+        )

@@ -19,6 +19,7 @@ priority, then the lowest relation id.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -148,15 +149,20 @@ _STREAM_COLUMNS = (
 )
 
 
+@functools.cache
+def _row_plan(cls: type, columns: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+    """``(field, column index)`` pairs: which ``values_list`` column fills which row field."""
+    fields = cls.__dataclass_fields__
+    plan = [(column.replace("__", "_"), i) for i, column in enumerate(columns)]
+    return tuple((name, i) for name, i in plan if name in fields)
+
+
 def _as_row(cls: type, columns: Sequence[str], values: Sequence[Any], **extra: Any) -> Any:
     """A frozen row from ``values_list`` values: columns are named like the row's fields (a
     related column ``logo__url`` fills ``logo_url``; columns the row lacks are dropped)."""
-    fields = cls.__dataclass_fields__
-    data = {}
-    for column, value in zip(columns, values, strict=True):
-        name = column.replace("__", "_")
-        if name in fields:
-            data[name] = value
+    if len(values) != len(columns):
+        raise ValueError(f"{len(values)} values for {len(columns)} columns")
+    data = {name: values[i] for name, i in _row_plan(cls, tuple(columns))}
     data["uuid"] = str(data["uuid"])
     data["name"] = data["name"] or ""
     return cls(**data, **extra)

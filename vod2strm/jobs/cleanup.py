@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from vod2strm.conf import Settings
-from vod2strm.errors import EXIT_INTERRUPTED, EXIT_ITEM_ERRORS, EXIT_OK, EXIT_REFUSED
+from vod2strm.errors import EXIT_INTERRUPTED, EXIT_ITEM_ERRORS, EXIT_OK, EXIT_REFUSED, Vod2strmError
 from vod2strm.jobs.generate import SECTIONS
 from vod2strm.output import lock, marker
 from vod2strm.output.fs import LocalFS
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 #: How many paths a report lists (the counts are always complete).
 REPORT_LIMIT = 1000
 _FORGET_BATCH = 500
+#: Files deleted per write-ahead mark in the manifest (never across folders).
+_DELETE_BATCH = 100
 
 
 @dataclass
@@ -141,12 +143,14 @@ def run(
                 return result
             remover = _Remover(roots, fs, manifest, result, dry_run, force, on_path)
             for section, complete in plan.items():
-                for orphan in manifest.iter_orphans(section, complete):
-                    if cancel.is_set():
-                        result.cancelled = True
-                        break
-                    remover.handle(orphan)
-                remover.finish()
+                try:
+                    for orphan in manifest.iter_orphans(section, complete):
+                        if cancel.is_set():
+                            result.cancelled = True
+                            break
+                        remover.handle(orphan)
+                finally:
+                    remover.finish()
                 if result.cancelled:
                     result.sections[section] = "cancelled"
                     break
@@ -177,6 +181,7 @@ class _Remover:
         self.force = force
         self.on_path = on_path
         self._forget: list[tuple[str, str]] = []
+        self._doomed: list[tuple[Orphan, Path]] = []  # judged ours, deleted in small groups
         self._folder: tuple[str, PurePosixPath] | None = None
 
     def handle(self, orphan: Orphan) -> None:
@@ -187,9 +192,15 @@ class _Remover:
             log.error("manifest entry %r is not a path under the output root; skipped", orphan.path)
             return
         self._leave_folders(orphan.root, rel.parent)
+        # Records are forgotten only once the stream has left their folder (and tried to remove
+        # it): a crash in between leaves them to the next cleanup, which then removes the folder.
+        if len(self._forget) >= _FORGET_BATCH:
+            self.manifest.forget_files(self._forget)
+            self._forget.clear()
         target = root.joinpath(*rel.parts)
         verdict = self._inspect(root, rel, target, orphan)
         if verdict == "missing":
+            self._check_root(orphan.root)
             self.result.missing += 1
             self._queue_forget(orphan)
             return
@@ -198,18 +209,44 @@ class _Remover:
         if self.dry_run:
             self._list(orphan.path)
             return
-        try:
-            self.fs.unlink(target)
-        except FileNotFoundError:
-            self.result.missing += 1
-        except OSError as exc:
-            self.result.errors += 1
-            log.error("could not delete %s: %s", orphan.path, exc)
+        self._doomed.append((orphan, target))
+        if len(self._doomed) >= _DELETE_BATCH:
+            self._delete_doomed()
+
+    def _delete_doomed(self) -> None:
+        """Delete the files judged ours, after one write-ahead mark in the manifest for all of them."""
+        doomed, self._doomed = self._doomed, []
+        if not doomed:
             return
-        else:
-            self.result.removed += 1
-            self._list(orphan.path)
-        self._queue_forget(orphan)
+        self.manifest.mark_deleting([(orphan.root, orphan.path) for orphan, _ in doomed])
+        for orphan, target in doomed:
+            try:
+                self.fs.unlink(target)
+            except FileNotFoundError:
+                self._check_root(orphan.root)
+                self.result.missing += 1
+            except OSError as exc:
+                self.result.errors += 1
+                log.error("could not delete %s: %s", orphan.path, exc)
+                continue
+            else:
+                self.result.removed += 1
+                self._list(orphan.path)
+            self._queue_forget(orphan)
+
+    def _check_root(self, root_name: str) -> None:
+        """A missing file may mean the whole share went away (unmounted mid-run): one stat of the
+        marker tells. Forgetting every orphan as "already gone" would leak them for ever."""
+        root = self.roots[root_name]
+        try:
+            present = self.fs.exists(root / marker.MARKER_NAME)
+        except OSError:
+            present = False
+        if not present:
+            raise Vod2strmError(
+                f"output root {root} vanished during cleanup (an unmounted share?); stopped, "
+                "nothing more was deleted"
+            )
 
     def _inspect(self, root: Path, rel: PurePosixPath, target: Path, orphan: Orphan) -> str:
         """``ours`` (safe to delete), ``missing``, or a reason it is kept."""
@@ -253,14 +290,13 @@ class _Remover:
         if self.dry_run:
             return
         self._forget.append((orphan.root, orphan.path))
-        if len(self._forget) >= _FORGET_BATCH:
-            self.manifest.forget_files(self._forget)
-            self._forget.clear()
 
     def _leave_folders(self, root_name: str, folder: PurePosixPath | None) -> None:
         """Remove the previous folder (and its now-empty parents) once the stream has left it."""
         previous = self._folder
         self._folder = (root_name, folder) if folder is not None else None
+        if previous != self._folder:
+            self._delete_doomed()  # the folder's files go before the folder does
         if previous is None or self.dry_run:
             return
         prev_root, prev_folder = previous

@@ -21,7 +21,7 @@ from typing import Any
 
 from django.db import connections
 
-from vod2strm.catalog import queries, resolver
+from vod2strm.catalog import queries
 from vod2strm.conf import Settings
 from vod2strm.errors import (
     EXIT_FAILED,
@@ -96,6 +96,23 @@ class _Fatal(Vod2strmError):
     """The share failed in a way that dooms every further write (disk full, read-only, gone)."""
 
 
+#: Rendered items sent to the writer together, after one write-ahead mark (see _Pipeline._dispatch):
+#: at most this many items, or this many files, so memory stays per group.
+_STAGE_ITEMS = 32
+_STAGE_FILES = 2000
+
+
+@dataclass
+class _Plan:
+    item: LibraryItem
+    fingerprint: str | None
+    records: dict[tuple[str, str], FileRecord]
+    batches: list[tuple[FolderFiles, bool, frozenset[str]]]
+    rewriting: list[tuple[str, str]]
+    to_send: int
+    folder: str
+
+
 @dataclass
 class _PendingItem:
     item: LibraryItem
@@ -144,22 +161,28 @@ def run(
                     marker.check_root(root, has_files, fs)
                     marker.ensure_marker(root, fs)
             result.run_id = None if dry_run else manifest.start_run("generate", selected=selected)
-            with connections["default"].execute_wrapper(counter):
-                pipeline = _Pipeline(settings, manifest, result, roots, fs, dry_run, verify, cancel)
-                if selected:
-                    pipeline.claim_recorded_folders()
-                try:
-                    for section in sections:
-                        ids = movie_ids if section == "movies" else series_ids
-                        status = pipeline.run_section(section, ids, progress)
-                        result.sections[section] = status
-                        progress.finish_section(section, status)
-                        if status != "complete":
-                            break
-                finally:
-                    pipeline.close()
-                    for section in sections:
-                        result.sections.setdefault(section, "cancelled" if cancel.is_set() else "failed")
+            try:
+                with connections["default"].execute_wrapper(counter):
+                    pipeline = _Pipeline(settings, manifest, result, roots, fs, dry_run, verify, cancel)
+                    if selected:
+                        pipeline.claim_recorded_folders()
+                    try:
+                        for section in sections:
+                            ids = movie_ids if section == "movies" else series_ids
+                            status = pipeline.run_section(section, ids, progress)
+                            result.sections[section] = status
+                            progress.finish_section(section, status)
+                            if status != "complete":
+                                break
+                    finally:
+                        pipeline.close()
+                        for section in sections:
+                            result.sections.setdefault(section, "cancelled" if cancel.is_set() else "failed")
+            except BaseException as exc:
+                # The catalog database went away, a bug, a second Ctrl-C: close the run as failed, so
+                # status reports it and cleanup waits for a complete run (DESIGN.md section 10).
+                _close_failed_run(manifest, result, sections, counter, started, exc)
+                raise
             result.queries = counter.count
             result.seconds = time.monotonic() - started
             if result.run_id is not None:
@@ -167,6 +190,28 @@ def run(
         finally:
             manifest.close()
     return result
+
+
+def _close_failed_run(
+    manifest: Manifest,
+    result: GenerateResult,
+    sections: list[str],
+    counter: QueryCounter,
+    started: float,
+    exc: BaseException,
+) -> None:
+    if result.run_id is None:
+        return
+    for section in sections:
+        result.sections.setdefault(section, "failed")
+    first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    result.error = result.error or f"{type(exc).__name__}: {first_line}"
+    result.queries = counter.count
+    result.seconds = time.monotonic() - started
+    try:
+        manifest.finish_run(result.run_id, result.sections, result.as_dict())
+    except Exception:  # the original error is the one to report
+        log.exception("could not record the failed run in the manifest")
 
 
 class _Pipeline:
@@ -199,17 +244,20 @@ class _Pipeline:
     # -- sections -----------------------------------------------------------------------------
 
     def run_section(self, section: str, ids: Sequence[int] | None, progress: Progress) -> str:
-        m = resolver.models()
-        model = m.Movie if section == "movies" else m.Series
-        total = model.objects.count() if ids is None else len(ids)
+        total = queries.count_eligible(section, self.settings) if ids is None else len(ids)
         progress.start_section(section, total)
         rows: Iterable[Any] = (
             queries.iter_movies(self.settings, ids=ids)
             if section == "movies"
             else queries.iter_series(self.settings, ids=ids)
         )
+        # Series arrive in the catalog's smaller series chunks (each brings ~100 episodes): a batch
+        # of chunk_size series would hold five query chunks of episode rows at once.
+        size = self.settings.chunk_size
+        if section == "series":
+            size = max(1, size // queries.SERIES_CHUNK_DIVISOR)
         try:
-            for batch in itertools.batched(rows, self.settings.chunk_size):
+            for batch in itertools.batched(rows, size):
                 if self.cancel.is_set():
                     return "cancelled"
                 self._process(section, batch)
@@ -255,9 +303,11 @@ class _Pipeline:
         if seen and not self.dry_run:
             self.manifest.mark_seen(seen, self.run_id)
         old_hashes = self.manifest.file_hashes([key for _, key, _ in to_render])
+        staged: list[tuple[LibraryItem, str]] = []
+        staged_files = 0
         for row, key, fp in to_render:
             try:
-                item = build(row, self.settings, self.claims)
+                item = build(row, self.settings, self.claims, fingerprint=fp)
             except Exception:  # a hostile row must not stop the run; its old files are kept
                 log.exception("could not render %s %r", section, getattr(row, "name", "?"))
                 self.result.errors += 1
@@ -267,7 +317,13 @@ class _Pipeline:
             if item is None:
                 self.result.series_without_episodes += 1
                 continue
-            self._dispatch(item, fp, old_hashes)
+            staged.append((item, fp))
+            staged_files += sum(len(folder.files) for folder in item.folders)
+            if len(staged) >= _STAGE_ITEMS or staged_files >= _STAGE_FILES:
+                self._dispatch(staged, old_hashes)
+                staged, staged_files = [], 0
+        if staged:
+            self._dispatch(staged, old_hashes)
 
     def claim_recorded_folders(self) -> None:
         """Before a run for selected items: every folder the manifest records keeps its owner.
@@ -285,14 +341,32 @@ class _Pipeline:
         parent, _, name = folder.rpartition("/")
         return self.claims.claim(parent, name, key, "") == name
 
-    def _dispatch(self, item: LibraryItem, fingerprint: str | None, old_hashes: dict) -> None:
-        """Compare an item's files with the manifest and send only what changed to the writer.
+    def _dispatch(self, staged: list[tuple[LibraryItem, str]], old_hashes: dict) -> None:
+        """Send a few rendered items to the writer, after one write-ahead mark for all of them.
+
+        Files about to replace bytes the manifest records are marked first ("bytes unknown",
+        item renders again), in one transaction for the group: a crash before an item is
+        recorded again must not leave old hashes beside new bytes. Items without such files
+        cost no mark at all (a first run, an unchanged rerun).
+        """
+        planned = [self._plan(item, fp, old_hashes) for item, fp in staged]
+        planned = [p for p in planned if p is not None]
+        rewriting = [(p.item.key, ident) for p in planned for ident in p.rewriting]
+        if rewriting:
+            # (A write that fails keeps the old bytes: _done records the old hash again.)
+            self.manifest.mark_rewriting(rewriting)
+        for plan in planned:
+            self._submit(plan, old_hashes)
+
+    def _plan(self, item: LibraryItem, fingerprint: str | None, old_hashes: dict) -> _Plan | None:
+        """Compare an item's files with the manifest: what to send the writer (None: nothing).
 
         Unchanged files cost nothing on the share; with ``--verify`` they are sent as
         ``if_missing``, so the writer's one listing per folder restores files deleted by hand.
         """
         records: dict[tuple[str, str], FileRecord] = {}
         batches: list[tuple[FolderFiles, bool, frozenset[str]]] = []
+        rewriting: list[tuple[str, str]] = []
         to_send = 0
         for folder in item.folders:
             to_write, verify_only, adopt = [], [], False
@@ -309,6 +383,8 @@ class _Pipeline:
                     verify_only.append(f.relpath)
                 elif ident not in old_hashes:
                     adopt = True  # not ours yet: identical bytes already there are taken over
+                elif old_hashes[ident] is not None:
+                    rewriting.append(ident)
                 to_write.append(f)
             if to_write:
                 batches.append((FolderFiles(folder.folder, tuple(to_write)), adopt, frozenset(verify_only)))
@@ -317,18 +393,22 @@ class _Pipeline:
         top_folder = item.folders[0].folder if item.folders else ""
         if self.dry_run:
             self.result.written += to_send
-            return
+            return None
         if not batches:
             self._record(item, fingerprint, records, top_folder)
-            return
-        pending = _PendingItem(item, to_send, records, old_hashes, fingerprint, top_folder)
+            return None
+        return _Plan(item, fingerprint, records, batches, rewriting, to_send, top_folder)
+
+    def _submit(self, plan: _Plan, old_hashes: dict) -> None:
+        item = plan.item
+        pending = _PendingItem(item, plan.to_send, plan.records, old_hashes, plan.fingerprint, plan.folder)
         with self._lock:
             self._pending[item.key] = pending
-            for batch, _, _ in batches:
+            for batch, _, _ in plan.batches:
                 for f in batch.files:
                     self._owner[(item.root, f.relpath)] = item.key
         writer = self._writer(item.root)
-        for batch, adopt, verify_only in batches:
+        for batch, adopt, verify_only in plan.batches:
             writer.submit(batch, adopt=adopt, if_missing=verify_only)
 
     def _record(self, item: LibraryItem, fingerprint: str | None, records: dict, folder: str) -> None:

@@ -143,6 +143,12 @@ def _scalar(value: Any) -> str:
     return repr(value)
 
 
+def _iso(value: Any) -> Any:
+    """A date as the text ``_scalar`` would give json.dumps (same bytes, same hash), without the
+    encoder's per-value Python callback: a fingerprint holds two dates per episode."""
+    return value.isoformat() if isinstance(value, dt.date) else value
+
+
 def _canon(value: Any, depth: int = 0) -> Any:
     """A JSON-safe, order-stable image of provider data of any shape (for hashing only)."""
     if value is None or isinstance(value, (bool, int, str)):
@@ -170,6 +176,8 @@ def _hash(parts: list[Any]) -> str:
 
 
 def _used_properties(value: Any) -> list[Any]:
+    if not value:  # None, {}, "": most episodes
+        return []
     props = nfo.properties(value)
     return [[key, props[key]] for key in nfo.CUSTOM_KEYS if key in props]
 
@@ -194,7 +202,7 @@ def _movie_parts(row: MovieRow, settings: Settings) -> list[Any]:
             row.genre,
             row.duration_secs,
             row.logo_url,
-            row.created_at,
+            _iso(row.created_at),
             _used_properties(row.custom_properties),
         ]
     return parts
@@ -213,12 +221,12 @@ def _episode_parts(ep: EpisodeRow, settings: Settings) -> list[Any]:
     if settings.write_nfo:
         parts += [
             ep.description,
-            ep.air_date,
+            _iso(ep.air_date),
             ep.rating,
             ep.duration_secs,
             ep.tmdb_id,
             ep.imdb_id,
-            ep.created_at,
+            _iso(ep.created_at),
             _used_properties(ep.custom_properties),
         ]
     return parts
@@ -232,7 +240,7 @@ def _series_parts(row: SeriesRow, settings: Settings) -> list[Any]:
             row.rating,
             row.genre,
             row.logo_url,
-            row.created_at,
+            _iso(row.created_at),
             _used_properties(row.custom_properties),
         ]
     parts.append([_episode_parts(ep, settings) for ep in _sorted_episodes(row)])
@@ -278,8 +286,13 @@ def series_fingerprint(row: SeriesRow, settings: Settings) -> str:
     return _hash(_common(["series", root, *_series_parts(row, settings)], settings))
 
 
-def movie_head(row: MovieRow, settings: Settings, claims: NameClaims) -> ItemHead:
-    """Key, claimed folder and fingerprint of a movie, without rendering."""
+def movie_head(
+    row: MovieRow, settings: Settings, claims: NameClaims, *, fingerprint: str | None = None
+) -> ItemHead:
+    """Key, claimed folder and fingerprint of a movie, without rendering.
+
+    ``fingerprint``: :func:`movie_fingerprint` of this row, when the caller already has it.
+    """
     title, year = naming.display_title(row.name, row.year, settings)
     # unique_key only matters if two rows ever share a key (ids equal after clean-up): then the
     # second gets "#2" and, being another claims owner, its own folder.
@@ -288,14 +301,19 @@ def movie_head(row: MovieRow, settings: Settings, claims: NameClaims) -> ItemHea
     parent = settings.movies_folder
     folder = _claim_folder(claims, parent, title, year, row, key, budget, settings)
     root = item_root(row.is_adult, settings)
-    return ItemHead(
-        key, "movies", root, f"{parent}/{folder}", movie_fingerprint(row, settings), _label(title, year)
-    )
+    if fingerprint is None:
+        fingerprint = movie_fingerprint(row, settings)
+    return ItemHead(key, "movies", root, f"{parent}/{folder}", fingerprint, _label(title, year))
 
 
-def movie_item(row: MovieRow, settings: Settings, claims: NameClaims) -> LibraryItem:
-    """A movie's folder with ``<Folder>.strm`` and (NFOs on) ``<Folder>.nfo``."""
-    head = movie_head(row, settings, claims)
+def movie_item(
+    row: MovieRow, settings: Settings, claims: NameClaims, *, fingerprint: str | None = None
+) -> LibraryItem:
+    """A movie's folder with ``<Folder>.strm`` and (NFOs on) ``<Folder>.nfo``.
+
+    ``fingerprint``: :func:`movie_fingerprint` of this row, when the caller already computed it.
+    """
+    head = movie_head(row, settings, claims, fingerprint=fingerprint)
     name = head.folder.rsplit("/", 1)[1]
     strm = render_strm("movie", row.uuid, row.source, settings)
     files = [OutputFile(f"{head.folder}/{name}.strm", strm, "movie_strm")]
@@ -311,8 +329,13 @@ def movie_item(row: MovieRow, settings: Settings, claims: NameClaims) -> Library
     )
 
 
-def series_head(row: SeriesRow, settings: Settings, claims: NameClaims) -> ItemHead | None:
-    """Key, claimed show folder and fingerprint of a series; None (and no claim) without episodes."""
+def series_head(
+    row: SeriesRow, settings: Settings, claims: NameClaims, *, fingerprint: str | None = None
+) -> ItemHead | None:
+    """Key, claimed show folder and fingerprint of a series; None (and no claim) without episodes.
+
+    ``fingerprint``: :func:`series_fingerprint` of this row, when the caller already has it.
+    """
     if not row.episodes:
         return None
     title, year = naming.display_title(row.name, row.year, settings)
@@ -321,23 +344,26 @@ def series_head(row: SeriesRow, settings: Settings, claims: NameClaims) -> ItemH
     parent = settings.series_folder
     folder = _claim_folder(claims, parent, title, year, row, key, budget, settings)
     root = item_root(row.is_adult, settings)
-    return ItemHead(
-        key, "series", root, f"{parent}/{folder}", series_fingerprint(row, settings), _label(title, year)
-    )
+    if fingerprint is None:
+        fingerprint = series_fingerprint(row, settings)
+    return ItemHead(key, "series", root, f"{parent}/{folder}", fingerprint, _label(title, year))
 
 
-def series_item(row: SeriesRow, settings: Settings, claims: NameClaims) -> LibraryItem | None:
+def series_item(
+    row: SeriesRow, settings: Settings, claims: NameClaims, *, fingerprint: str | None = None
+) -> LibraryItem | None:
     """The show's files grouped by folder: show folder (tvshow.nfo), then one group per season.
 
     None when the series has no episodes (the caller counts it). ``folders[0]`` is the show
     folder, present even when it holds no file (NFOs off). Episodes whose names clash
     case-insensitively within a season (same SxxEyy, e.g. NULL numbers) get " (2)", " (3)" in
-    episode-id order, so none overwrites another.
+    episode-id order, so none overwrites another. ``fingerprint``: as for :func:`movie_item`.
     """
-    head = series_head(row, settings, claims)
+    head = series_head(row, settings, claims, fingerprint=fingerprint)
     if head is None:
         return None
     show_title, _year = naming.display_title(row.name, row.year, settings)
+    show_component = naming.safe_component(show_title)  # the same for every episode file name
     seasons: dict[int, list[EpisodeRow]] = {}
     for ep in _sorted_episodes(row):
         seasons.setdefault(naming.season_number(ep.season_number), []).append(ep)
@@ -362,18 +388,19 @@ def series_item(row: SeriesRow, settings: Settings, claims: NameClaims) -> Libra
         budget = max(budget, naming.MIN_COMPONENT)
         taken: set[str] = set()
         for ep in episodes:
-            base = naming.episode_base_name(show_title, ep, settings, max_bytes=budget)
+            title = naming.episode_title(show_title, ep, settings)
+            names = {"max_bytes": budget, "show_component": show_component, "title": title}
+            base = naming.episode_base_name(show_title, ep, settings, **names)
             n = 1
             while naming.fold(base) in taken:
                 n += 1
-                base = naming.episode_base_name(show_title, ep, settings, max_bytes=budget, suffix=f" ({n})")
+                base = naming.episode_base_name(show_title, ep, settings, suffix=f" ({n})", **names)
             taken.add(naming.fold(base))
             strm = render_strm("episode", ep.uuid, ep.source, settings)
             files.append(OutputFile(f"{folder}/{base}.strm", strm, "episode_strm"))
             if settings.write_nfo:
-                files.append(
-                    OutputFile(f"{folder}/{base}.nfo", nfo.episode_nfo(row, ep, settings), "episode_nfo")
-                )
+                data = nfo.episode_nfo(row, ep, settings, show_title=show_title, episode_title=title)
+                files.append(OutputFile(f"{folder}/{base}.nfo", data, "episode_nfo"))
         groups.append(FolderFiles(folder, tuple(files)))
     return LibraryItem(
         key=head.key,

@@ -12,6 +12,7 @@ no ``<>:"/\\|?*``, no control or bidi characters, no trailing dot or space, no D
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -67,10 +68,15 @@ _GENERIC_EPISODE = re.compile(
 # Titles
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled(regex: str) -> re.Pattern[str] | None:
+    return re.compile(regex) if regex else None
+
+
 def _cleaned(name: str | None, settings: Settings) -> str:
     """The provider prefix stripped, or "" when nothing is left: callers pick their own fallback."""
     original = " ".join(unicodedata.normalize("NFC", str(name or "")).split())
-    pattern = settings.name_clean
+    pattern = _compiled(settings.name_clean_regex)  # settings.name_clean compiles on every call
     cleaned = pattern.sub("", original, count=1) if pattern is not None else original
     cleaned = " ".join(cleaned.split())
     return cleaned or original
@@ -354,15 +360,20 @@ def episode_base_name(
     *,
     max_bytes: int = COMPONENT_MAX - len(LONGEST_EXT),
     suffix: str = "",
+    show_component: str | None = None,
+    title: str | None = None,
 ) -> str:
     """``<Show> S01E02 - <Title><suffix>`` within ``max_bytes``, so any extension still fits.
 
     When space runs out the episode title gives way first, then the show title; the SxxEyy code
     is never cut (Kodi reads season and episode only from it), nor is the disambiguating suffix.
+    ``show_component`` (``safe_component(show_title)``) and ``title`` (:func:`episode_title`) may
+    be passed by a caller that already computed them (once per series, once per episode).
     """
     code = episode_code(episode_row.season_number, episode_row.episode_number)
-    show = safe_component(show_title)
-    title = episode_title(show_title, episode_row, settings)
+    show = safe_component(show_title) if show_component is None else show_component
+    if title is None:
+        title = episode_title(show_title, episode_row, settings)
     ep = safe_component(title) if title else ""
     room = max_bytes - utf8_len(code) - utf8_len(suffix) - 1
     show_b, ep_b = utf8_len(show), (utf8_len(ep) + 3 if ep else 0)

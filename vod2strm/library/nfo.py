@@ -1,9 +1,15 @@
-"""Kodi-style NFO files (``movie``, ``tvshow``, ``season``, ``episodedetails``) built with lxml.
+"""Kodi-style NFO files (``movie``, ``tvshow``, ``season``, ``episodedetails``), bytes as lxml writes them.
 
 The bytes must be a pure function of the row and the settings: an NFO whose bytes change without
 the catalog changing is rewritten, and Jellyfin then re-probes the item. So there is no "now", no
 dict-order dependence, and one fixed serialisation (UTF-8, ``standalone='yes'`` declaration,
-two-space pretty printing, trailing newline).
+two-space pretty printing, trailing newline) — exactly lxml's ``tostring(..., pretty_print=True)``.
+
+Documents are built as small :class:`_Element` trees and serialised here, because building and
+serialising an lxml tree cost about half of rendering an episode (bench/, docs/performance.md).
+lxml stays the reference: :func:`_serialize_lxml` builds the real tree, any text holding a
+character lxml treats specially (controls, non-characters, surrogates) goes through it, and
+``tests/test_nfo.py`` checks that both give the same bytes for arbitrary text.
 
 ``custom_properties`` is provider JSON of any shape: every reader here accepts None, strings,
 numbers, lists and nested garbage and simply leaves an element out when the value is unusable.
@@ -237,6 +243,8 @@ def trailer(value: Any) -> str | None:
 def date_added(value: Any) -> str | None:
     """The row's own ``created_at``: stable across runs, unlike "now"."""
     if isinstance(value, dt.datetime):
+        if value.year >= 1000:  # isoformat zero-pads years < 1000, strftime("%Y") does not
+            return value.isoformat(" ", "seconds")[:19]  # same text, several times faster
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, dt.date):
         return value.strftime("%Y-%m-%d 00:00:00")
@@ -247,20 +255,129 @@ def date_added(value: Any) -> str | None:
 # Element helpers
 
 
-def _sub(parent: etree._Element, tag: str, text: Any, **attrs: str) -> etree._Element | None:
+class _Element:
+    """An element of an NFO: a tag, attributes in insertion order, and text or children."""
+
+    __slots__ = ("attrib", "children", "tag", "text")
+
+    def __init__(self, tag: str, attrib: dict[str, str] | None = None):
+        self.tag = tag
+        self.attrib = attrib or {}
+        self.text: str | None = None
+        self.children: list[_Element] = []
+
+
+def _child(parent: _Element, tag: str, attrib: dict[str, str] | None = None) -> _Element:
+    element = _Element(tag, attrib)
+    parent.children.append(element)
+    return element
+
+
+def _sub(parent: _Element, tag: str, text: Any, **attrs: str) -> _Element | None:
     value = text if isinstance(text, str) else ("" if text is None else str(text))
     if not value:
         return None
-    element = etree.SubElement(parent, tag, attrs)
+    element = _child(parent, tag, attrs)
     element.text = value
     return element
 
 
-def _serialize(root: etree._Element) -> bytes:
-    return etree.tostring(root, encoding="UTF-8", xml_declaration=True, standalone=True, pretty_print=True)
+_DECLARATION = "<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n"
+#: Characters lxml refuses (C0 controls but tab/newline/return, U+FFFE/U+FFFF) or cannot encode
+#: (lone surrogates): a document holding any of them is handed to lxml, which raises as it always did.
+_LXML_DECIDES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_ATTR_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
+)
 
 
-def _uniqueids(root: etree._Element, tmdb_id: Any, imdb_id: Any) -> None:
+class _LxmlDecides(Exception):
+    """Text lxml treats specially, or mixed content (never built here): let lxml write it."""
+
+
+def _serialize(root: _Element) -> bytes:
+    """UTF-8 bytes identical to lxml's ``tostring(tree, encoding="UTF-8", xml_declaration=True,
+    standalone=True, pretty_print=True)`` of the same tree."""
+    out = [_DECLARATION]
+    try:
+        _write(root, "", out)
+    except _LxmlDecides:
+        return _serialize_lxml(root)
+    out.append("\n")
+    return "".join(out).encode("utf-8")
+
+
+def _text(text: str) -> str:
+    """Text content as libxml2 writes it in UTF-8: ``& < >`` and carriage returns escaped."""
+    # isprintable() is False for every character _LXML_DECIDES matches: most text skips the regex.
+    if not text.isprintable() and _LXML_DECIDES.search(text):
+        raise _LxmlDecides
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    return text
+
+
+def _start(element: _Element) -> str:
+    """``tag`` and its attributes (double-quoted, escaped as libxml2 does)."""
+    if not element.attrib:
+        return element.tag
+    parts = [element.tag]
+    for name, value in element.attrib.items():
+        if not value.isprintable() and _LXML_DECIDES.search(value):
+            raise _LxmlDecides
+        parts.append(f' {name}="{value.translate(_ATTR_ESCAPES)}"')
+    return "".join(parts)
+
+
+def _write(element: _Element, indent: str, out: list[str]) -> None:
+    """Append one element, pretty-printed as libxml2 does (two spaces per level)."""
+    text = element.text
+    if element.children:
+        if text is not None:
+            raise _LxmlDecides
+        out.append(f"{indent}<{_start(element)}>\n")
+        inner = indent + "  "
+        for child in element.children:
+            value = child.text
+            if child.children or value is None:
+                _write(child, inner, out)
+                out.append("\n")
+            else:  # the common case, a leaf with text: inline
+                tag = child.tag
+                out.append(f"{inner}<{_start(child)}>{_text(value)}</{tag}>\n")
+        out.append(f"{indent}</{element.tag}>")
+    elif text is not None:
+        out.append(f"{indent}<{_start(element)}>{_text(text)}</{element.tag}>")
+    else:
+        out.append(f"{indent}<{_start(element)}/>")
+
+
+def _to_lxml(element: _Element, parent: etree._Element | None = None) -> etree._Element:
+    node = (
+        etree.Element(element.tag, element.attrib)
+        if parent is None
+        else etree.SubElement(parent, element.tag, element.attrib)
+    )
+    if element.text is not None:
+        node.text = element.text
+    for child in element.children:
+        _to_lxml(child, node)
+    return node
+
+
+def _serialize_lxml(root: _Element) -> bytes:
+    """The reference serialisation: the same tree built and written by lxml."""
+    tree = _to_lxml(root)
+    return etree.tostring(tree, encoding="UTF-8", xml_declaration=True, standalone=True, pretty_print=True)
+
+
+def _uniqueids(root: _Element, tmdb_id: Any, imdb_id: Any) -> None:
     ids = [("tmdb", naming.clean_tmdb_id(tmdb_id)), ("imdb", naming.clean_imdb_id(imdb_id))]
     first = True
     for kind, value in ids:
@@ -270,24 +387,24 @@ def _uniqueids(root: etree._Element, tmdb_id: Any, imdb_id: Any) -> None:
             first = False
 
 
-def _poster(root: etree._Element, url: Any) -> None:
+def _poster(root: _Element, url: Any) -> None:
     if isinstance(url, str) and is_http_url(url.strip()):
         _sub(root, "thumb", url.strip(), aspect="poster")
 
 
-def _fanart(root: etree._Element, props: Mapping[str, Any]) -> None:
+def _fanart(root: _Element, props: Mapping[str, Any]) -> None:
     found = urls(props.get("backdrop_path"), MAX_FANART)
     if found:
-        fanart = etree.SubElement(root, "fanart")
+        fanart = _child(root, "fanart")
         for url in found:
             _sub(fanart, "thumb", url)
 
 
-def _credits(root: etree._Element, props: Mapping[str, Any]) -> None:
+def _credits(root: _Element, props: Mapping[str, Any]) -> None:
     for name, _role in people(props.get("director"), MAX_DIRECTORS):
         _sub(root, "director", name)
     for name, role in people(_first(props, "actors", "cast"), MAX_ACTORS):
-        actor = etree.SubElement(root, "actor")
+        actor = _child(root, "actor")
         _sub(actor, "name", name)
         _sub(actor, "role", role)
     _sub(root, "trailer", trailer(props.get("youtube_trailer")))
@@ -310,7 +427,7 @@ def _titles(name: str | None, year: int | None, settings: Settings) -> tuple[str
 
 
 def _head(
-    root: etree._Element, name: str | None, year: int | None, props: Mapping[str, Any], settings: Settings
+    root: _Element, name: str | None, year: int | None, props: Mapping[str, Any], settings: Settings
 ) -> None:
     title, original, year = _titles(name, year, settings)
     premiered = iso_date(_first(props, "release_date", "releasedate", "releaseDate"))
@@ -332,7 +449,7 @@ def season_label(season: int) -> str:
 
 def movie_nfo(row: MovieRow, settings: Settings) -> bytes:
     props = properties(row.custom_properties)
-    root = etree.Element("movie")
+    root = _Element("movie")
     _head(root, row.name, row.year, props, settings)
     _sub(root, "plot", _plot(row.description, props))
     _sub(root, "runtime", runtime_minutes(row.duration_secs, props))
@@ -350,7 +467,7 @@ def movie_nfo(row: MovieRow, settings: Settings) -> bytes:
 def tvshow_nfo(row: SeriesRow, seasons: Sequence[int], settings: Settings) -> bytes:
     """The show's NFO; ``namedseason`` names every season that has files ("Specials" for 0)."""
     props = properties(row.custom_properties)
-    root = etree.Element("tvshow")
+    root = _Element("tvshow")
     _head(root, row.name, row.year, props, settings)
     _sub(root, "plot", _plot(row.description, props))
     _sub(root, "runtime", runtime_minutes(None, props))
@@ -370,20 +487,35 @@ def tvshow_nfo(row: SeriesRow, seasons: Sequence[int], settings: Settings) -> by
 def season_nfo(series_row: SeriesRow, season_number: int | None, settings: Settings) -> bytes:
     """A season's NFO: its name and number; the catalog has no per-season metadata."""
     season = naming.season_number(season_number)
-    root = etree.Element("season")
+    root = _Element("season")
     _sub(root, "title", season_label(season))
     _sub(root, "seasonnumber", str(season))
     return _serialize(root)
 
 
-def episode_nfo(series_row: SeriesRow, episode_row: EpisodeRow, settings: Settings) -> bytes:
-    """An episode's NFO; season/episode match the SxxEyy of its file name exactly."""
+def episode_nfo(
+    series_row: SeriesRow,
+    episode_row: EpisodeRow,
+    settings: Settings,
+    *,
+    show_title: str | None = None,
+    episode_title: str | None = None,
+) -> bytes:
+    """An episode's NFO; season/episode match the SxxEyy of its file name exactly.
+
+    ``show_title`` (``naming.display_title`` of the series) and ``episode_title``
+    (``naming.episode_title``) may be passed when the caller already has them: a series renders
+    them once per show and once per episode, not again for every NFO.
+    """
     props = properties(episode_row.custom_properties)
-    show_title, _year = naming.display_title(series_row.name, series_row.year, settings)
+    if show_title is None:
+        show_title, _year = naming.display_title(series_row.name, series_row.year, settings)
     season = naming.season_number(episode_row.season_number)
     episode = naming.episode_number(episode_row.episode_number)
-    title = line(naming.episode_title(show_title, episode_row, settings)) or f"Episode {episode}"
-    root = etree.Element("episodedetails")
+    if episode_title is None:
+        episode_title = naming.episode_title(show_title, episode_row, settings)
+    title = line(episode_title) or f"Episode {episode}"
+    root = _Element("episodedetails")
     _sub(root, "title", title)
     _sub(root, "showtitle", line(show_title))
     _sub(root, "season", str(season))

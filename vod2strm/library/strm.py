@@ -7,6 +7,7 @@ URL (which carries the account's credentials, so it never appears in logs or rep
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, urlsplit
 
@@ -15,6 +16,19 @@ if TYPE_CHECKING:
     from vod2strm.conf import Settings
 
 Kind = Literal["movie", "episode"]
+
+#: Characters ``quote(..., safe="")`` leaves alone: text made only of these is already quoted
+#: (uuids, numeric ids), so the per-file ``quote`` calls are skipped for it.
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+#: What may not appear in a one-line URL: whitespace (``str.isspace``, as ``\s`` matches in a
+#: str pattern), C0 controls and DEL.
+_NOT_ON_ONE_LINE = re.compile(r"[\s\x00-\x1f\x7f]")
+_HOST = re.compile(r"[^/?#]*")
+
+
+def _quoted(value: object) -> str:
+    text = str(value)
+    return text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
 
 
 def proxy_url(kind: Kind, uuid: str, source: Source, settings: Settings) -> str:
@@ -29,9 +43,9 @@ def proxy_url(kind: Kind, uuid: str, source: Source, settings: Settings) -> str:
     if kind not in ("movie", "episode"):
         raise ValueError(f"kind must be 'movie' or 'episode', got {kind!r}")
     base = settings.base_url.rstrip("/")
-    stream_id = quote(str(source.stream_id), safe="")
-    account_id = quote(str(source.account_id), safe="")
-    item = quote(str(uuid), safe="")
+    stream_id = _quoted(source.stream_id)
+    account_id = _quoted(source.account_id)
+    item = _quoted(uuid)
     return f"{base}/proxy/vod/{kind}/{item}?stream_id={stream_id}&m3u_account_id={account_id}"
 
 
@@ -39,8 +53,16 @@ def is_http_url(value: object) -> bool:
     """An absolute http(s) URL on one line: anything else cannot be a ``.strm`` body."""
     if not isinstance(value, str) or not value or value != value.strip():
         return False
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+    if _NOT_ON_ONE_LINE.search(value):
         return False
+    # Fast path for the usual "http(s)://host/...": exactly what urlsplit answers for it (an ASCII
+    # host without brackets cannot make urlsplit raise); anything else goes through urlsplit.
+    for prefix in ("https://", "http://"):
+        if value.startswith(prefix):
+            host = _HOST.match(value, len(prefix))[0]  # type: ignore[index]
+            if host and host.isascii() and "[" not in host and "]" not in host:
+                return True
+            break
     try:
         parts = urlsplit(value)
     except ValueError:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -36,6 +37,11 @@ from vod2strm.errors import RefusedError
 
 SCHEMA_VERSION = 1
 _BATCH = 500  # SQLite's default variable limit is 32766; stay far below it
+#: Rendered items are committed in groups (see :meth:`Manifest.record_item`): one transaction per
+#: this many rows or this many seconds, whichever comes first. A commit per item cost more than
+#: the rows themselves (about a third of the writer threads' time in a cold run, bench/).
+_GROUP_ROWS = 2000
+_GROUP_SECONDS = 1.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -118,46 +124,85 @@ class Manifest:
         self.path = path
         self._db = connection
         self._lock = threading.RLock()
+        self._group_started: float | None = None  # an open group of record_item calls
+        self._group_rows = 0
 
     @classmethod
     def open(cls, state_dir: Path, output_root: Path) -> Manifest:
+        """Open (or create) the manifest of ``output_root``; refuse (exit 5) one that is damaged.
+
+        A new manifest is built under a temporary name and renamed into place once its schema is
+        written, so a manifest file that exists is always one we completed: an empty file (a
+        truncation, a failed restore) is damage, never "nothing written yet" — taken as empty it
+        would make every file of the library look like someone else's.
+        """
         path = manifest_path(state_dir, output_root)
+        db = None
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                _create(path, output_root)
+            elif path.stat().st_size == 0:
+                raise sqlite3.DatabaseError("the file is empty: truncated?")
             db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            integrity = db.execute("PRAGMA quick_check").fetchone()[0]
-            if integrity != "ok":
-                raise sqlite3.DatabaseError(integrity)
+            problems = db.execute("PRAGMA quick_check").fetchall()
+            if problems != [("ok",)]:
+                raise sqlite3.DatabaseError(" ".join(" ".join(str(p[0]) for p in problems[:3]).split()))
             db.executescript(_SCHEMA)
+            row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None:
+                used = "SELECT EXISTS (SELECT 1 FROM runs) OR EXISTS (SELECT 1 FROM files)"
+                if db.execute(used).fetchone()[0]:
+                    raise sqlite3.DatabaseError("it has no vod2strm header")
+                # An empty store from an interrupted creation by an older version: finish it.
+                db.execute(
+                    "INSERT INTO meta VALUES ('schema', ?), ('root', ?)", (SCHEMA_VERSION, str(output_root))
+                )
+            elif int(row[0]) > SCHEMA_VERSION:
+                db.close()
+                raise RefusedError(f"manifest {path} was written by a newer vod2strm; upgrade first")
         except sqlite3.DatabaseError as exc:
+            if db is not None:
+                db.close()
+            reason = " ".join(str(exc).split())[:200]
             raise RefusedError(
-                f"manifest {path} is unreadable ({exc}); refusing to run, since an empty manifest "
+                f"manifest {path} is unreadable ({reason}); refusing to run, since an empty manifest "
                 "would orphan the whole library. Restore it, or move it aside to rebuild from disk."
             ) from None
         except OSError as exc:
             from vod2strm.errors import ConfigError
 
+            if db is not None:
+                db.close()
             raise ConfigError("state_dir", f"cannot open the manifest in {state_dir}: {exc}") from None
-        manifest = cls(path, db)
-        with manifest._lock:
-            row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row is None:
-                db.execute(
-                    "INSERT INTO meta VALUES ('schema', ?), ('root', ?)", (SCHEMA_VERSION, str(output_root))
-                )
-            elif int(row[0]) > SCHEMA_VERSION:
-                raise RefusedError(f"manifest {path} was written by a newer vod2strm; upgrade first")
-        return manifest
+        return cls(path, db)
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            try:
+                self.commit()
+            finally:
+                self._db.close()
+
+    def commit(self) -> None:
+        """Commit the items :meth:`record_item` has grouped so far (nothing to do when none)."""
+        with self._lock:
+            if self._group_started is not None:
+                self._group_started = None
+                self._group_rows = 0
+                try:
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:  # the group is lost either way: leave a clean state
+                        self._db.execute("ROLLBACK")
+                    raise
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         with self._lock:
+            self.commit()
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield
@@ -178,6 +223,7 @@ class Manifest:
 
     def finish_run(self, run_id: int, sections: dict[str, str], summary: dict) -> None:
         with self._lock:
+            self.commit()  # the run's item records are durable before the run says it finished
             self._db.execute(
                 "UPDATE runs SET finished=?, sections=?, summary=? WHERE id=?",
                 (time.time(), json.dumps(sections), json.dumps(summary), run_id),
@@ -282,23 +328,56 @@ class Manifest:
         """Record one rendered item and every file its render produced (written or not).
 
         ``fingerprint`` is None when one of its files failed: the next run renders it again.
+        All or nothing (a savepoint): an item row updated without its file rows (a crash in
+        between) would make cleanup take the item's live files for an older render's and delete
+        them. Items are committed in groups (``_GROUP_ROWS`` rows or ``_GROUP_SECONDS``, and by
+        :meth:`commit`, :meth:`finish_run`, :meth:`close`): a crash loses at most the last group,
+        whose files the next run finds on disk with the same bytes and adopts without rewriting.
+        Reads on this manifest see grouped records at once (same connection).
         """
+        rows = [(f.root, f.path, f.hash, f.item_key, f.kind, f.section, run_id, f.size) for f in files]
         with self._lock:
-            self._db.execute(
-                "INSERT INTO items (key, section, fingerprint, render_run, seen_run, folder, root, nfiles)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET section=excluded.section,"
-                " fingerprint=excluded.fingerprint, render_run=excluded.render_run,"
-                " seen_run=excluded.seen_run, folder=excluded.folder, root=excluded.root,"
-                " nfiles=excluded.nfiles",
-                (key, section, fingerprint, run_id, run_id, folder, root, nfiles),
-            )
-            self._db.executemany(
-                "INSERT INTO files (root, path, hash, item_key, kind, section, render_run, size)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (root, path) DO UPDATE SET hash=excluded.hash,"
-                " item_key=excluded.item_key, kind=excluded.kind, section=excluded.section,"
-                " render_run=excluded.render_run, size=excluded.size",
-                [(f.root, f.path, f.hash, f.item_key, f.kind, f.section, run_id, f.size) for f in files],
-            )
+            if self._group_started is None:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._group_started = time.monotonic()
+            self._db.execute("SAVEPOINT record_item")
+            try:
+                self._record(key, section, fingerprint, run_id, folder, root, nfiles, rows)
+            except BaseException:
+                self._db.execute("ROLLBACK TO record_item")
+                self._db.execute("RELEASE record_item")
+                raise
+            self._db.execute("RELEASE record_item")
+            self._group_rows += 1 + len(rows)
+            if self._group_rows >= _GROUP_ROWS or time.monotonic() - self._group_started >= _GROUP_SECONDS:
+                self.commit()
+
+    def _record(
+        self,
+        key: str,
+        section: str,
+        fingerprint: str | None,
+        run_id: int,
+        folder: str,
+        root: str,
+        nfiles: int,
+        rows: list[tuple],
+    ) -> None:
+        self._db.execute(
+            "INSERT INTO items (key, section, fingerprint, render_run, seen_run, folder, root, nfiles)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET section=excluded.section,"
+            " fingerprint=excluded.fingerprint, render_run=excluded.render_run,"
+            " seen_run=excluded.seen_run, folder=excluded.folder, root=excluded.root,"
+            " nfiles=excluded.nfiles",
+            (key, section, fingerprint, run_id, run_id, folder, root, nfiles),
+        )
+        self._db.executemany(
+            "INSERT INTO files (root, path, hash, item_key, kind, section, render_run, size)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (root, path) DO UPDATE SET hash=excluded.hash,"
+            " item_key=excluded.item_key, kind=excluded.kind, section=excluded.section,"
+            " render_run=excluded.render_run, size=excluded.size",
+            rows,
+        )
 
     def iter_orphans(self, section: str, complete_run: int) -> Iterator[Orphan]:
         """Files of ``section`` the latest complete run no longer produced, streamed in path order.
@@ -345,6 +424,40 @@ class Manifest:
                 return self._db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
             return self._db.execute("SELECT COUNT(*) FROM files WHERE section=?", (section,)).fetchone()[0]
 
+    def mark_rewriting(self, files: Sequence[tuple[str, tuple[str, str]]]) -> None:
+        """Before generate replaces files it recorded with new bytes: write-ahead for a crash.
+
+        ``files``: ``(item key, (root, path))`` pairs. Until an item is recorded again, its files
+        may hold old or new bytes; a crash in between must leave records that say so (hash NULL:
+        "ours, bytes unknown") and an item that renders again (fingerprint NULL) — not old hashes
+        next to new bytes, which would let cleanup report our own file as changed by someone, or
+        leave the new bytes for good if the catalog changed back before the next run. One
+        transaction, committed before the caller writes.
+        """
+        keys = sorted({key for key, _ in files})
+        with self.transaction():
+            self._db.executemany("UPDATE items SET fingerprint = NULL WHERE key = ?", [(k,) for k in keys])
+            self._db.executemany(
+                "UPDATE files SET hash = NULL WHERE root = ? AND path = ?", [ident for _, ident in files]
+            )
+
+    def mark_deleting(self, paths: Sequence[tuple[str, str]]) -> None:
+        """Before cleanup deletes files: their bytes are no longer known, their items render again.
+
+        ``paths``: ``(root, path)`` pairs. A crash between the delete and :meth:`forget_files`
+        then leaves records that say "ours, bytes unknown" (hash NULL) instead of claiming bytes
+        that are gone: the next cleanup retries them without a content check, and an item that
+        comes back to the catalog is rendered and its files written again, instead of being
+        skipped as unchanged while its files are missing. One transaction.
+        """
+        with self.transaction():
+            self._db.executemany(
+                "UPDATE items SET fingerprint = NULL"
+                " WHERE key = (SELECT item_key FROM files WHERE root = ? AND path = ?)",
+                paths,
+            )
+            self._db.executemany("UPDATE files SET hash = NULL WHERE root = ? AND path = ?", paths)
+
     def forget_files(self, paths: Sequence[tuple[str, str]]) -> None:
         with self._lock:
             self._db.executemany("DELETE FROM files WHERE root=? AND path=?", paths)
@@ -369,6 +482,20 @@ class Manifest:
                 return
             yield from page
             last = (page[-1][0], page[-1][1])
+
+
+def _create(path: Path, output_root: Path) -> None:
+    """Write an empty manifest (schema and header) beside ``path``, then rename it into place."""
+    tmp = path.with_name(path.name + ".new")
+    for leftover in (tmp, tmp.with_name(tmp.name + "-journal")):
+        leftover.unlink(missing_ok=True)
+    db = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        db.executescript(_SCHEMA)
+        db.execute("INSERT INTO meta VALUES ('schema', ?), ('root', ?)", (SCHEMA_VERSION, str(output_root)))
+    finally:
+        db.close()
+    os.replace(tmp, path)
 
 
 def _batches(values: Sequence[str]) -> Iterator[list[str]]:

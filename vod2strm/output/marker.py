@@ -14,7 +14,7 @@ import errno
 import os
 from pathlib import Path
 
-from vod2strm.errors import ConfigError, RefusedError
+from vod2strm.errors import ConfigError, RefusedError, Vod2strmError
 from vod2strm.output.fs import LocalFS
 
 MARKER_NAME = ".vod2strm-root"
@@ -80,12 +80,13 @@ def ensure_marker(root: Path, fs: LocalFS) -> bool:
     round trips beyond one stat.
     """
     marker = Path(root) / MARKER_NAME
-    if fs.exists(marker):
-        return False
     try:
+        if fs.exists(marker):
+            return False
         fs.write_atomic(marker, MARKER_TEXT.encode("utf-8"))
     except OSError as exc:
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             raise ConfigError("output_root", f"cannot write {marker}: {exc.strerror or exc}") from exc
-        raise
+        # Disk full, EIO, a dead mount: one clear line (exit 1), never a traceback.
+        raise Vod2strmError(f"cannot write the root marker {marker}: {exc.strerror or exc}") from exc
     return True

@@ -41,6 +41,7 @@ import grp
 import posixpath
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -130,6 +131,7 @@ class Writer:
         max_pending: int | None = None,
         max_consecutive_errors: int = 100,
         clock: Callable[[], float] = time.perf_counter,
+        folder_cache_size: int = 4096,
     ):
         self.root = Path(root)
         self._fs = fs if fs is not None else LocalFS()
@@ -148,10 +150,12 @@ class Writer:
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._outstanding = 0
-        self._dirs: set[Path] = set()
-        self._fresh: set[Path] = set()  # folders this writer created: nothing in them predates the run
-        self._listed: set[Path] = set()  # pre-existing folders already listed (and swept) this run
-        self._started_wall = time.time()
+        # Bounded (see _RecentFolders): a whole-run set of Paths costs ~1 KB per folder.
+        self._dirs = _RecentFolders(folder_cache_size)  # folders known to exist
+        self._fresh = _RecentFolders(folder_cache_size)  # created by this writer: nothing predates the run
+        self._listed = _RecentFolders(folder_cache_size)  # pre-existing, already listed (and swept)
+        # Folders whose first listing (and temp sweep) is under way: other batches wait for it.
+        self._listing: dict[Path, threading.Event] = {}
         self.temps_swept = 0
         self._stop = threading.Event()
         self._cancelled = False
@@ -321,6 +325,9 @@ class Writer:
             first_visit = not fresh and folder not in self._listed
             if first_visit:
                 self._listed.add(folder)
+                listing = self._listing[folder] = threading.Event()
+            else:
+                listing = self._listing.get(folder)
         present: set[str] | None = set() if fresh else None
         if first_visit:
             try:
@@ -330,6 +337,12 @@ class Writer:
                 for f in files:
                     self._report(WriteResult(f.relpath, f.kind, False, exc, 0.0, file=f))
                 return len(files)
+            finally:
+                with self._lock:
+                    del self._listing[folder]
+                listing.set()
+        elif listing is not None:
+            listing.wait()  # another batch is sweeping this folder: never write a temp file beside it
         for i, f in enumerate(files):
             # present is None when another batch listed this folder: a file may or may not exist.
             exists = present is None or posixpath.basename(f.relpath) in present
@@ -371,20 +384,22 @@ class Writer:
         return len(files)
 
     def _list_and_sweep(self, folder: Path) -> set[str]:
-        """Names in a pre-existing folder (one listing); removes stale temp files found there.
+        """Names in a pre-existing folder (one listing); removes the temp files found there.
 
-        A temp file is stale when it predates this writer: a concurrent batch of this run may be
-        writing a fresh one into the same folder at this moment.
+        Every temp file found is stale, whatever its mtime: the run lock keeps other runs out of
+        this root, and no batch of this run writes into the folder until its first listing is
+        done (see ``_listing``). So a run that starts right after a crash sweeps that crash's temp
+        files (an mtime test would keep those, and is at the mercy of the NAS's clock). A temp
+        file that cannot be removed is left for a later run; it never fails the batch.
         """
         names: set[str] = set()
         for entry in self._fs.scandir(folder):
             if entry.is_file and is_temp_name(entry.name):
                 try:
-                    if self._fs.stat(entry.path).st_mtime < self._started_wall - 2:
-                        self._fs.unlink(entry.path)
-                        self.temps_swept += 1
-                except FileNotFoundError:
-                    pass
+                    self._fs.unlink(entry.path)
+                except OSError:
+                    continue
+                self.temps_swept += 1
                 continue
             names.add(entry.name)
         return names
@@ -478,6 +493,48 @@ class Writer:
             self._outstanding -= 1
             if self._outstanding == 0:
                 self._idle.notify_all()
+
+
+class _RecentFolders:
+    """A set of folders that forgets the least recently used beyond ``size`` entries.
+
+    The writer's folder caches (exists / created this run / listed this run) only need to outlive
+    the batches in flight, at most ``2 x max_workers``: a run sends each folder once, so a
+    forgotten folder is almost never asked about again, and if it is, the cost is one more
+    ``mkdir`` or listing round trip, never a wrong result. Unbounded, they held a Path object per
+    folder of the library (~1 KB each: ~1 GB for a million folders). Keys are strings. Callers
+    hold the writer's lock.
+    """
+
+    __slots__ = ("_items", "_size")
+
+    def __init__(self, size: int):
+        self._items: OrderedDict[str, None] = OrderedDict()
+        self._size = max(1, size)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __contains__(self, path: object) -> bool:
+        key = str(path)
+        if key in self._items:
+            self._items.move_to_end(key)
+            return True
+        return False
+
+    def add(self, path: Path) -> None:
+        key = str(path)
+        self._items[key] = None
+        self._items.move_to_end(key)
+        if len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def update(self, paths: Iterable[Path]) -> None:
+        for path in paths:
+            self.add(path)
+
+    def discard(self, path: Path) -> None:
+        self._items.pop(str(path), None)
 
 
 def missing_names(fs: LocalFS, folder: Path, expected_names: Iterable[str]) -> set[str]:

@@ -1,0 +1,373 @@
+"""SIGKILL at seeded random moments of generate and cleanup (DESIGN.md sections 6 and 7).
+
+A real ``manage.py vod2strm generate|cleanup --json`` process (the CLI's own code path, run by
+``execute_from_command_line`` in a child that has already imported Django, so the kill lands in
+the job and not in the interpreter's start) is killed with SIGKILL after a seeded random delay,
+then checked:
+
+- no partial or empty ``.strm``/``.nfo`` anywhere: every ``.strm`` is one http URL line, every
+  ``.nfo`` parses (temp files may be left: they are hidden and the next run sweeps them);
+- every file holds either its old bytes or its new ones, never a mix;
+- the manifest agrees with the disk (every recorded hash is the file's);
+
+and after two to four kills in a row, the next uninterrupted run converges to exactly the tree an
+uninterrupted run wrote (byte for byte, folders included), with no temp file left.
+
+Each write in the child pauses a few milliseconds with half its bytes in the temp file, so most
+kills land while files are being written: the kill report printed with ``-s`` shows how many
+kills found work in progress. Three kinds of sequence: a first generate into an empty root, a
+generate rewriting every ``.strm`` (a new base URL), and a cleanup deleting a whole old layout.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.faults import helpers
+from vod2strm import conf
+from vod2strm.jobs import cleanup, generate
+from vod2strm.output.marker import MARKER_NAME
+from vod2strm.standalone import models
+
+pytestmark = pytest.mark.slow
+
+SEED = 20_251_123
+GENERATE_KILLS = 52  # at least 50 processes killed while generating (runs that finish first do not count)
+CLEANUP_KILLS = 8
+MAX_SEQUENCES = 200
+PRESPAWN = 4
+MOVIES, SERIES, SEASONS, EPISODES = 300, 4, 2, 6
+BASE_A, BASE_B = "http://dispatcharr-a:9191", "http://dispatcharr-b:9191"
+WRITE_DELAY, UNLINK_DELAY = 0.002, 0.002
+
+#: The child: Django set up and the job modules imported *before* the test starts the clock, then
+#: waits for its go file and runs the CLI exactly as ``manage.py`` does.
+CHILD = textwrap.dedent(
+    """
+    import os, sys, time
+    import django
+
+    django.setup()
+    from django.core.management import execute_from_command_line
+    import vod2strm.management.commands.vod2strm  # noqa: F401
+    import vod2strm.jobs.cleanup, vod2strm.jobs.generate  # noqa: F401
+    from vod2strm.output import atomic
+    from vod2strm.output.fs import LocalFS
+
+    write_delay = float(os.environ["KILLTEST_WRITE_DELAY"])
+    unlink_delay = float(os.environ["KILLTEST_UNLINK_DELAY"])
+    real_write_all, real_unlink = atomic._write_all, LocalFS.unlink
+
+    def slow_write_all(fd, data):
+        real_write_all(fd, data[: len(data) // 2])
+        time.sleep(write_delay)
+        real_write_all(fd, data[len(data) // 2 :])
+
+    def slow_unlink(self, path):
+        time.sleep(unlink_delay)
+        real_unlink(self, path)
+
+    atomic._write_all, LocalFS.unlink = slow_write_all, slow_unlink
+    go = os.environ["KILLTEST_GO"]
+    open(go + ".ready", "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.002)
+    execute_from_command_line(["manage.py", "vod2strm", *sys.argv[1:], "--json"])
+    """
+)
+
+
+def bulk_catalog() -> None:
+    from tests.factories import M3UAccountFactory
+
+    account = M3UAccountFactory(name="Main")
+    movies = models.Movie.objects.bulk_create(
+        models.Movie(
+            name=f"Killer Film {i}", year=1960 + i % 60, tmdb_id=str(300_000 + i), description="Plot. " * 20
+        )
+        for i in range(MOVIES)
+    )
+    models.M3UMovieRelation.objects.bulk_create(
+        models.M3UMovieRelation(movie=m, m3u_account=account, stream_id=f"k{m.pk}") for m in movies
+    )
+    for s in range(SERIES):
+        show = models.Series.objects.create(name=f"Killer Show {s}", year=2000 + s, tmdb_id=str(400_000 + s))
+        rel = models.M3USeriesRelation.objects.create(
+            series=show, m3u_account=account, external_series_id=str(s)
+        )
+        episodes = models.Episode.objects.bulk_create(
+            models.Episode(series=show, season_number=season, episode_number=e, name=f"Chapter {e}")
+            for season in range(1, SEASONS + 1)
+            for e in range(1, EPISODES + 1)
+        )
+        models.M3UEpisodeRelation.objects.bulk_create(
+            models.M3UEpisodeRelation(
+                episode=ep, m3u_account=account, series_relation=rel, stream_id=f"e{ep.pk}"
+            )
+            for ep in episodes
+        )
+
+
+def folders(root: Path) -> set[str]:
+    return {Path(d).relative_to(root).as_posix() for d, _, _ in os.walk(root)}
+
+
+@dataclass
+class Kind:
+    """One kind of sequence: the job, its settings, where it starts and what it must end as."""
+
+    name: str
+    command: str
+    settings: conf.Settings
+    start: Path | None = None  # snapshot to start from (None: empty)
+    start_tree: dict[str, bytes] = field(default_factory=dict)
+    reference: dict[str, bytes] = field(default_factory=dict)
+    reference_folders: set[str] = field(default_factory=set)
+    seconds: float = 0.0  # how long the uninterrupted child run took
+
+
+@dataclass
+class Child:
+    proc: subprocess.Popen
+    go: Path
+
+
+class Harness:
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.work = tmp / "work"
+        self.root, self.state = self.work / "library", self.work / "state"
+        self.n = 0
+        self.spawned: list[Child] = []
+
+    def settings(self, **extra) -> conf.Settings:
+        return conf.build(
+            {
+                "output_root": self.root,
+                "state_dir": self.state,
+                "max_workers": 8,
+                "chunk_size": 50,
+                "cleanup_max_share": 1.0,
+                **extra,
+            }
+        )
+
+    def spawn(self, kind: Kind) -> Child:
+        self.n += 1
+        go = self.tmp / "gates" / f"go-{self.n}"
+        go.parent.mkdir(exist_ok=True)
+        env = helpers.child_env(
+            kind.settings,
+            KILLTEST_GO=str(go),
+            KILLTEST_WRITE_DELAY=str(WRITE_DELAY),
+            KILLTEST_UNLINK_DELAY=str(UNLINK_DELAY),
+            VOD2STRM_ID_TAG_STYLE=kind.settings.id_tag_style,
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, kind.command],
+            env=env,
+            cwd=helpers.REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        child = Child(proc, go)
+        self.spawned.append(child)
+        return child
+
+    def start(self, child: Child) -> float:
+        ready = child.go.with_name(child.go.name + ".ready")
+        deadline = time.monotonic() + 120
+        while not ready.exists():
+            assert child.proc.poll() is None, child.proc.communicate()
+            assert time.monotonic() < deadline, "child never got ready"
+            time.sleep(0.005)
+        child.go.touch()
+        return time.monotonic()
+
+    def restore(self, snapshot: Path | None) -> None:
+        """Put the work folder back as ``snapshot`` (None: empty).
+
+        The library is restored with hard links (fast): vod2strm never writes a library file in
+        place (a write is a new temp file renamed over the old name; a delete unlinks one name),
+        so the snapshot's files cannot change. The state folder (SQLite writes in place) is copied.
+        """
+        shutil.rmtree(self.work, ignore_errors=True)
+        if snapshot is None:
+            self.work.mkdir(parents=True)
+            return
+        shutil.copytree(snapshot / "library", self.root, symlinks=True, copy_function=os.link)
+        shutil.copytree(snapshot / "state", self.state, symlinks=True)
+
+    def snapshot(self, name: str) -> Path:
+        target = self.tmp / "snapshots" / name
+        shutil.copytree(self.work, target, symlinks=True)
+        return target
+
+    def kill_all(self) -> None:
+        for child in self.spawned:
+            if child.proc.poll() is None:
+                child.proc.kill()
+            child.proc.communicate()
+
+
+def split(files: dict[str, bytes]) -> tuple[dict[str, bytes], int]:
+    """The library a reader sees (no marker, no temp file) and how many temp files there are."""
+    tree, temps = {}, 0
+    for rel, data in files.items():
+        if helpers.is_temp_name(rel.rsplit("/", 1)[-1]):
+            temps += 1
+        elif rel != MARKER_NAME:
+            tree[rel] = data
+    return tree, temps
+
+
+def work_left(kind: Kind, tree: dict[str, bytes]) -> float:
+    """Which share of the files the uninterrupted run changed are still to change."""
+    paths = kind.start_tree.keys() | kind.reference.keys()
+    todo = [p for p in paths if kind.start_tree.get(p) != kind.reference.get(p)]
+    return sum(tree.get(p) != kind.reference.get(p) for p in todo) / max(1, len(todo))
+
+
+def check_after_kill(kind: Kind, files: dict[str, bytes]) -> list[str]:
+    problems = helpers.library_problems(files, temps_allowed=True)
+    tree, _ = split(files)
+    if kind.command == "generate":
+        problems += helpers.old_or_new_problems(kind.start_tree, tree, kind.reference)
+    else:  # cleanup only deletes, and only what the uninterrupted cleanup deleted
+        problems += [f"{p} changed" for p in tree if tree[p] != kind.start_tree.get(p)]
+        problems += [f"{p} was deleted" for p in kind.reference if p not in tree]
+    problems += helpers.manifest_problems(kind.settings, files=files)
+    return problems
+
+
+def converge(h: Harness, kind: Kind) -> list[str]:
+    if kind.command == "generate":
+        result = generate.run(kind.settings)
+        ok = result.exit_code == 0 and result.sections == {"movies": "complete", "series": "complete"}
+    else:
+        result = cleanup.run(kind.settings)
+        ok = result.exit_code == 0
+    problems = [] if ok else [f"{kind.name}: the next run did not succeed: {result.as_dict()}"]
+    files = helpers.files_on_disk(h.root)
+    problems += helpers.library_problems(files)  # no temp file either
+    tree, _ = split(files)
+    if tree != kind.reference:
+        extra = sorted(set(tree) - set(kind.reference))[:3]
+        missing = sorted(set(kind.reference) - set(tree))[:3]
+        differ = sorted(p for p in tree if p in kind.reference and tree[p] != kind.reference[p])[:3]
+        problems.append(f"{kind.name}: not converged: extra {extra}, missing {missing}, differ {differ}")
+    if folders(h.root) != kind.reference_folders:
+        problems.append(
+            f"{kind.name}: folders differ: {sorted(folders(h.root) ^ kind.reference_folders)[:3]}"
+        )
+    problems += helpers.manifest_problems(kind.settings, files=files)
+    return problems
+
+
+def calibrate(h: Harness, kind: Kind) -> None:
+    """The uninterrupted run of ``kind`` in a child: its duration and the tree it leaves."""
+    h.restore(kind.start)
+    kind.start_tree = helpers.library_tree(h.root)
+    child = h.spawn(kind)
+    started = h.start(child)
+    out, err = child.proc.communicate(timeout=300)
+    kind.seconds = time.monotonic() - started
+    assert child.proc.returncode == 0, (out, err)
+    kind.reference = helpers.library_tree(h.root)
+    kind.reference_folders = folders(h.root)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path):
+    bulk_catalog()
+    h = Harness(tmp_path)
+    try:
+        fresh = Kind("first generate", "generate", h.settings(base_url=BASE_A))
+        calibrate(h, fresh)
+        assert len(fresh.reference) == 2 * MOVIES + SERIES * (1 + SEASONS + 2 * SEASONS * EPISODES)
+        snap_a = h.snapshot("a")
+        rewrite = Kind("rewrite every .strm", "generate", h.settings(base_url=BASE_B), start=snap_a)
+        calibrate(h, rewrite)
+        # Cleanup: the same library written a second time under new folder names (Emby's id
+        # tags); the uninterrupted cleanup then deletes the whole old layout.
+        h.restore(snap_a)
+        assert generate.run(h.settings(base_url=BASE_A, id_tag_style="emby")).exit_code == 0
+        snap_c = h.snapshot("c")
+        clean = Kind("cleanup", "cleanup", h.settings(base_url=BASE_A, id_tag_style="emby"), start=snap_c)
+        calibrate(h, clean)
+        assert (
+            len(clean.reference) == len(fresh.reference) and clean.start_tree.keys() > clean.reference.keys()
+        )
+
+        rnd = random.Random(SEED)
+        landed: Counter = Counter()
+        clock: Counter = Counter()
+        sequences: list[tuple[str, int]] = []
+        for kinds, target in (((fresh, rewrite), GENERATE_KILLS), ((clean,), CLEANUP_KILLS)):
+            command = kinds[0].command
+            plan = iter([(rnd.choice(kinds), rnd.randint(2, 4)) for _ in range(MAX_SEQUENCES)])
+            queue: list[Kind] = []  # kinds of the children to start, in order
+            children: list[Child] = []
+            while landed[f"killed {command}"] < target:
+                kind, n = next(plan)
+                sequences.append((kind.name, n))
+                queue += [kind] * n
+                t = time.monotonic()
+                h.restore(kind.start)
+                clock["restore"] += time.monotonic() - t
+                left = 1.0  # share of the run's work still to do: later kills aim at a shorter run
+                for _ in range(n):
+                    while len(children) < PRESPAWN and queue:
+                        children.append(h.spawn(queue.pop(0)))
+                    child = children.pop(0)
+                    delay = rnd.uniform(0.0, 0.9 * kind.seconds * max(left, 0.2))
+                    t = time.monotonic()
+                    started = h.start(child)
+                    clock["child start"] += started - t
+                    while time.monotonic() - started < delay and child.proc.poll() is None:
+                        time.sleep(0.001)
+                    finished = child.proc.poll() is not None
+                    if not finished:
+                        child.proc.send_signal(signal.SIGKILL)
+                    child.proc.communicate()
+                    clock["child run"] += time.monotonic() - started
+                    t = time.monotonic()
+                    files = helpers.files_on_disk(h.root)
+                    tree, temps = split(files)
+                    landed["finished before the kill" if finished else f"killed {command}"] += 1
+                    if not finished and (temps or tree not in (kind.start_tree, kind.reference)):
+                        landed[f"killed mid-{command}"] += 1  # it had done some work, not all
+                    landed["temp files left"] += temps
+                    left = work_left(kind, tree)
+                    problems = [
+                        f"{kind.name}, kill after {delay:.3f}s: {p}" for p in check_after_kill(kind, files)
+                    ]
+                    clock["checks"] += time.monotonic() - t
+                    assert not problems, problems[:10]
+                t = time.monotonic()
+                problems = converge(h, kind)
+                clock["converge"] += time.monotonic() - t
+                assert not problems, problems[:10]
+            for child in children:  # started for sequences the targets made unnecessary
+                child.proc.kill()
+        print(
+            f"\nkill test: {len(sequences)} sequences {sequences}\n{dict(landed)}\n"
+            f"uninterrupted runs took {fresh.seconds:.2f}/{rewrite.seconds:.2f}/{clean.seconds:.2f}s; "
+            + ", ".join(f"{k} {v:.1f}s" for k, v in clock.items())
+        )
+        assert landed["killed mid-generate"] >= 30 and landed["killed mid-cleanup"] >= 3
+    finally:
+        h.kill_all()
