@@ -96,7 +96,7 @@ class FaultFS(CountingFS):
         self.writes = 0
 
     def write_atomic(self, path: Path, data: bytes, **kw: object) -> None:  # type: ignore[override]
-        code = self.write_error(path)
+        code = self.write_error(Path(path))
         if code is not None:
             raise OSError(code, os.strerror(code), str(path))
         with self.lock:

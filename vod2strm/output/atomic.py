@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import secrets
 from collections.abc import Iterator
@@ -28,6 +29,20 @@ TEMP_PREFIX = ".vod2strm-tmp-"
 _TEMP_SUFFIX = ".tmp"
 _NAME_MAX = 255  # bytes per path component on every filesystem we target
 
+# Temp names are this process's random token plus a counter: unique without a ``getrandom`` call
+# per file (each syscall hands the GIL to the rendering thread and back; see docs/performance.md).
+# ``O_EXCL`` still refuses a clash with a stray file. A forked child draws its own token.
+_token = secrets.token_hex(4)
+_serial = itertools.count()
+
+
+def _new_token() -> None:
+    global _token, _serial
+    _token, _serial = secrets.token_hex(4), itertools.count()
+
+
+os.register_at_fork(after_in_child=_new_token)
+
 _OPEN_FLAGS = (
     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
 )
@@ -39,7 +54,7 @@ def temp_name(target_name: str) -> str:
     The target's name is kept (truncated on a UTF-8 character boundary if needed) only so a human
     looking at a leftover file knows what it was; uniqueness comes from the random token.
     """
-    head = f"{TEMP_PREFIX}{secrets.token_hex(6)}-"
+    head = f"{TEMP_PREFIX}{_token}{next(_serial):x}-"
     budget = _NAME_MAX - len(head.encode()) - len(_TEMP_SUFFIX)
     raw = os.fsencode(target_name)
     if len(raw) > budget:
@@ -66,7 +81,7 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def atomic_write(
-    path: Path,
+    path: str | os.PathLike[str],
     data: bytes,
     *,
     fsync: bool = False,
@@ -84,9 +99,9 @@ def atomic_write(
       round trips per file, and a crash is already safe without it (old bytes or new).
     - On any failure (including KeyboardInterrupt) the temp file is removed and the error re-raised.
     """
-    path = Path(path)
-    folder = path.parent
-    tmp = folder / temp_name(path.name)
+    # Plain strings: pathlib cost more per file than the four syscalls it wraps (docs/performance.md).
+    folder, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(folder, temp_name(name))
     fd = os.open(tmp, _OPEN_FLAGS, 0o666)
     try:
         try:
@@ -108,7 +123,7 @@ def atomic_write(
         _fsync_dir(folder)
 
 
-def _fsync_dir(folder: Path) -> None:
+def _fsync_dir(folder: str) -> None:
     try:
         dfd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:

@@ -81,7 +81,7 @@ class LocalFS:
 
     def write_atomic(
         self,
-        path: Path,
+        path: str | os.PathLike[str],
         data: bytes,
         *,
         fsync: bool = False,
@@ -89,9 +89,9 @@ class LocalFS:
         gid: int | None = None,
     ) -> None:
         """Replace ``path`` with ``data`` so readers see the old bytes or the new, never a mix."""
-        atomic.atomic_write(Path(path), data, fsync=fsync, file_mode=file_mode, gid=gid)
+        atomic.atomic_write(path, data, fsync=fsync, file_mode=file_mode, gid=gid)
 
-    def read_bytes(self, path: Path, limit: int | None = None) -> bytes:
+    def read_bytes(self, path: str | os.PathLike[str], limit: int | None = None) -> bytes:
         """Read a file (at most ``limit`` bytes): used to adopt an existing file with identical bytes."""
         with open(path, "rb") as fh:
             return fh.read() if limit is None else fh.read(limit)

@@ -343,6 +343,7 @@ class Writer:
                 listing.set()
         elif listing is not None:
             listing.wait()  # another batch is sweeping this folder: never write a temp file beside it
+        prefix = f"{base}/"  # per-file paths as strings: pathlib costs more than the syscalls
         for i, f in enumerate(files):
             # present is None when another batch listed this folder: a file may or may not exist.
             exists = present is None or posixpath.basename(f.relpath) in present
@@ -361,7 +362,7 @@ class Writer:
             adopted = False
             started = self._clock()
             try:
-                target = base / f.relpath
+                target = prefix + f.relpath
                 adopted = adopt and exists and self._same_bytes(target, f.data)
                 if not adopted:
                     self._fs.write_atomic(
@@ -404,7 +405,7 @@ class Writer:
             names.add(entry.name)
         return names
 
-    def _same_bytes(self, target: Path, data: bytes) -> bool:
+    def _same_bytes(self, target: str, data: bytes) -> bool:
         """Whether ``target`` already holds exactly ``data`` (any read failure: no, write instead)."""
         try:
             return self._fs.read_bytes(target, len(data) + 1) == data
@@ -412,7 +413,7 @@ class Writer:
             return False
 
     def _ensure_folder(self, folder: Path, base: Path) -> None:
-        if folder == base:
+        if folder is base:
             return  # the root itself is checked (never created) by output.marker
         with self._lock:
             if folder in self._dirs:
