@@ -258,34 +258,6 @@ def step_generate(args: dict) -> dict:
     return out
 
 
-def _throttle_notify_one() -> None:
-    """Experiment (not the shipped code): ``AimdThrottle.release`` wakes one waiter, not all.
-
-    A release frees one slot, so one waiter can proceed; ``notify_all`` wakes every writer thread
-    parked in ``acquire`` (15 of 16 when the limit is 1) to re-check and sleep again, each needing
-    the GIL. Limit changes still wake everyone (``_set_limit`` calls ``notify_all`` itself).
-    """
-    from vod2strm.output import throttle
-
-    def release(self, latency_s=None, ok=True):
-        with self._cond:
-            now = self._clock()
-            self._integrate(now)
-            if self._in_flight <= 0:
-                raise RuntimeError("release() without a matching acquire()")
-            self._in_flight -= 1
-            settling = self._settle > 0
-            if settling:
-                self._settle -= 1
-            if latency_s is not None:
-                self._observe(now, max(0.0, float(latency_s)), ok, counted=not settling)
-            if settling and self._settle == 0:
-                self._restart_window(now)
-            self._cond.notify()
-
-    throttle.AimdThrottle.release = release
-
-
 def _switch_interval_half_ms() -> None:
     """Experiment: ``sys.setswitchinterval(0.0005)``: a writer thread back from a syscall waits at
     most 0.5 ms (default 5 ms) for the GIL held by the rendering thread."""
@@ -293,7 +265,6 @@ def _switch_interval_half_ms() -> None:
 
 
 EXPERIMENTS = {
-    "throttle-notify-one": _throttle_notify_one,
     "switch-interval-0.5ms": _switch_interval_half_ms,
 }
 

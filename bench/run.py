@@ -531,7 +531,7 @@ def main(argv: list[str] | None = None) -> int:
         "--experiment",
         action="append",
         default=[],
-        choices=("throttle-notify-one", "switch-interval-0.5ms"),
+        choices=("switch-interval-0.5ms",),
         help="patch the code under test for an A/B (see bench/child.py EXPERIMENTS); repeatable",
     )
     p.add_argument("--pg-bin", help="PostgreSQL server binaries (default: /usr/lib/postgresql/15/bin)")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from vod2strm import conf
 from vod2strm.catalog.rows import EpisodeRow, Source
 from vod2strm.library import naming
-from vod2strm.library.naming import NameClaims
+from vod2strm.library.naming import NameClaims, _DigestTable
 
 KODI_EPISODE = re.compile(r"[Ss]([0-9]+)[][ ._-]*[Ee]([0-9]+)")
 FORBIDDEN = set('/\\<>:"|?*')
@@ -403,6 +403,28 @@ def test_claims_suffix_fits_by_shortening_title_not_tail() -> None:
     assert claims.claim("M", name, "a", max_bytes=250, keep_tail=20) == name
     second = claims.claim("M", name, "b", max_bytes=250, keep_tail=20)
     assert second.endswith(" (1999) [tmdbid-603] (2)") and len(second.encode()) <= 250
+
+
+def test_claims_survive_the_table_growing_many_times() -> None:
+    """The claims table starts at 1,024 pairs and doubles: every claim made before a growth keeps
+    its owner after it (same key: same name; another key: a new name)."""
+    claims = NameClaims()
+    for i in range(5000):
+        assert claims.claim("Movies", f"Title {i}", f"k{i}") == f"Title {i}"
+    assert len(claims) == 5000
+    for i in range(0, 5000, 7):
+        assert claims.claim("Movies", f"TITLE {i}", f"k{i}") == f"TITLE {i}"
+        assert claims.claim("Movies", f"Title {i}", f"other{i}") == f"Title {i} (2)"
+
+
+def test_digest_table_keeps_owners_and_the_zero_slot() -> None:
+    table = _DigestTable(capacity=2)
+    assert table.setdefault(0, 5) == 5 and table.setdefault(0, 6) == 5  # slot 0 is stored as 1
+    slots = [(i * 0x9E3779B97F4A7C15) % 2**64 for i in range(1, 300)]
+    for owner, slot in enumerate(slots):
+        assert table.setdefault(slot, owner) == owner
+    assert [table.setdefault(slot, 10**6) for slot in slots] == list(range(len(slots)))
+    assert len(table) == len(slots) + 1
 
 
 def test_unique_key() -> None:

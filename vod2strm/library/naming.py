@@ -16,6 +16,7 @@ import functools
 import hashlib
 import re
 import unicodedata
+from array import array
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -408,15 +409,15 @@ class NameClaims:
     The first claimant of a (case-insensitively) equal name under a parent keeps it; later ones get
     a fallback id tag, then " (2)", " (3)"…. Callers stream items in primary-key order, so the same
     catalog yields the same names on every run, and skipped (unchanged) items must still claim.
-    Only 8-byte digests are stored (about 100 bytes per claim with dict overhead), not the names:
-    a run claims ~110,000 folders and must stay small; a digest clash (~1e-10 per run) would at
+    Only 8-byte digests are stored (see :class:`_DigestTable`), not the names: a run at 1.1M
+    items makes ~220,000 claims and must stay small; a digest clash (~1e-9 per run) would at
     worst give an item a " (2)" it did not need.
     """
 
     __slots__ = ("_owners",)
 
     def __init__(self) -> None:
-        self._owners: dict[int, int] = {}
+        self._owners = _DigestTable()
 
     def __len__(self) -> int:
         return len(self._owners)
@@ -469,3 +470,58 @@ class NameClaims:
             n += 1
             candidate = f"{key}#{n}"
         return candidate
+
+
+class _DigestTable:
+    """``slot digest -> owner digest`` in one flat array of 64-bit words (open addressing).
+
+    A dict of Python ints cost about 125 bytes a claim (two int objects and a hash slot): 25 MB of a
+    run's peak at 1.1M items, the one part of it that grew with the catalog (docs/performance.md).
+    Here a pair is 16 bytes and the table is kept at most half full: about 6 MB for the same run.
+    Digests are uniform, so their low bits index the table directly; slot 0 marks an empty pair.
+    """
+
+    __slots__ = ("_mask", "_used", "_words")
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._words = array("Q", [0]) * (2 * capacity)
+        self._mask = capacity - 1
+        self._used = 0
+
+    def __len__(self) -> int:
+        return self._used
+
+    def setdefault(self, slot: int, owner: int) -> int:
+        """The owner recorded for ``slot``; records ``owner`` first when the slot is free."""
+        slot = slot or 1
+        words, mask = self._words, self._mask
+        i = slot & mask
+        while True:
+            current = words[2 * i]
+            if current == slot:
+                return words[2 * i + 1]
+            if current == 0:
+                break
+            i = (i + 1) & mask
+        words[2 * i] = slot
+        words[2 * i + 1] = owner
+        self._used += 1
+        if 2 * self._used > mask:
+            self._grow()
+        return owner
+
+    def _grow(self) -> None:
+        old = self._words
+        self.__init__(2 * (self._mask + 1))  # type: ignore[misc]
+        used = 0
+        words, mask = self._words, self._mask
+        for j in range(0, len(old), 2):
+            slot = old[j]
+            if slot:
+                i = slot & mask
+                while words[2 * i]:
+                    i = (i + 1) & mask
+                words[2 * i] = slot
+                words[2 * i + 1] = old[j + 1]
+                used += 1
+        self._used = used

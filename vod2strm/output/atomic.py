@@ -49,10 +49,10 @@ _OPEN_FLAGS = (
 
 
 def temp_name(target_name: str) -> str:
-    """A fresh temp name for ``target_name``: prefix + random token + target, at most 255 bytes.
+    """A fresh temp name for ``target_name``: prefix + token and serial + target, at most 255 bytes.
 
     The target's name is kept (truncated on a UTF-8 character boundary if needed) only so a human
-    looking at a leftover file knows what it was; uniqueness comes from the random token.
+    looking at a leftover file knows what it was; uniqueness comes from the token and serial.
     """
     head = f"{TEMP_PREFIX}{_token}{next(_serial):x}-"
     budget = _NAME_MAX - len(head.encode()) - len(_TEMP_SUFFIX)
