@@ -1,7 +1,11 @@
-"""Plain, immutable rows the catalog queries yield and the renderers consume.
+"""Plain rows the catalog queries yield and the renderers consume; read-only by convention.
 
 Rows hold only values (no model instances, no lazy relations), so nothing downstream can trigger
 a query by accident, and rendering is a pure function of a row and the settings.
+
+They are not ``frozen``: a frozen dataclass sets each field through ``object.__setattr__``, 2.8 µs
+an episode row against 0.6 µs, about 5 s of a 1.1M-item unchanged run (docs/performance.md). Use
+``dataclasses.replace`` to derive a changed row.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Source:
     """The relation chosen for an item: which account serves it, and under which stream id."""
 
@@ -27,7 +31,7 @@ class Source:
     direct_url: str | None = field(default=None, repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class MovieRow:
     id: int
     uuid: str
@@ -46,7 +50,7 @@ class MovieRow:
     source: Source
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EpisodeRow:
     id: int
     uuid: str
@@ -64,7 +68,7 @@ class EpisodeRow:
     source: Source
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SeriesRow:
     id: int
     uuid: str
