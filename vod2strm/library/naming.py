@@ -476,7 +476,7 @@ class _DigestTable:
     """``slot digest -> owner digest`` in one flat array of 64-bit words (open addressing).
 
     A dict of Python ints cost about 125 bytes a claim (two int objects and a hash slot): 25 MB of a
-    run's peak at 1.1M items, the one part of it that grew with the catalog (docs/performance.md).
+    run's peak at 1.1M items, the part of it that grew most with the catalog (docs/performance.md).
     Here a pair is 16 bytes and the table is kept at most half full: about 6 MB for the same run.
     Digests are uniform, so their low bits index the table directly; slot 0 marks an empty pair.
     """
