@@ -7,6 +7,7 @@ import json
 import math
 import threading
 import uuid
+from collections import Counter
 
 import pytest
 from django.core.management import call_command
@@ -16,6 +17,7 @@ from tests.library_helpers import age_files, make_settings, mtimes, small_catalo
 from vod2strm.errors import LockedError, RefusedError
 from vod2strm.jobs import generate
 from vod2strm.output import lock
+from vod2strm.output.fs import LocalFS
 from vod2strm.standalone import models
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +64,40 @@ def test_unchanged_rerun_writes_nothing_and_keeps_mtimes(tmp_path):
     assert again.written == 0
     assert again.unchanged == first.files == again.files
     assert mtimes(settings.output_root) == before
+
+
+class _CountingFS(LocalFS):
+    """Counts every call through the filesystem boundary, by method name."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+
+    def __getattribute__(self, name: str):
+        attr = super().__getattribute__(name)
+        if name.startswith("_") or name == "calls" or not callable(attr):
+            return attr
+        calls = super().__getattribute__("calls")
+
+        def counted(*args, **kwargs):
+            calls[name] += 1
+            return attr(*args, **kwargs)
+
+        return counted
+
+
+def test_unchanged_rerun_touches_the_share_only_to_check_the_root(tmp_path):
+    """No per-file or per-folder I/O at all (no stat, listing, read or write): on a NAS, an
+    unchanged nightly run costs a few round trips for the root marker, whatever the library size."""
+    small_catalog(movies=6, series=3, episodes=4)
+    settings = make_settings(tmp_path)
+    first = generate.run(settings)
+    assert first.files > 30
+    fs = _CountingFS()
+    again = generate.run(settings, fs=fs)
+    assert again.written == 0 and again.unchanged == first.files
+    # The marker check: the root exists, is a folder, is writable, is marked (output/marker.py).
+    assert set(fs.calls) <= {"exists", "is_dir", "access", "stat"}, fs.calls
+    assert sum(fs.calls.values()) <= 6, fs.calls
 
 
 def test_new_uuids_everywhere_rewrite_nothing(tmp_path):
