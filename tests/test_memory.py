@@ -85,24 +85,13 @@ class NullFS(LocalFS):
 CHILD = textwrap.dedent(
     """
     import json, resource, sys
-    from pathlib import Path
 
     import django
 
     django.setup()
     from vod2strm import conf
+    from tests.test_memory import NullFS
     from vod2strm.jobs import cleanup, generate
-    from vod2strm.output.fs import LocalFS
-
-    class NullFS(LocalFS):
-        def makedirs(self, path, mode=0o777, *, within=None):
-            return super().makedirs(path, mode) if within is None else [Path(path)]
-
-        def write_atomic(self, path, data, **kw):
-            return None
-
-        def scandir(self, path):
-            return iter(())
 
     job, root, state = sys.argv[1:4]
     settings = conf.build({"output_root": root, "state_dir": state, "cleanup_max_share": 1.0})

@@ -79,6 +79,20 @@ CREATE INDEX IF NOT EXISTS files_item ON files (item_key);
 """
 
 
+_UPSERT_ITEM = (
+    "INSERT INTO items (key, section, fingerprint, render_run, seen_run, folder, root, nfiles)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET section=excluded.section,"
+    " fingerprint=excluded.fingerprint, render_run=excluded.render_run,"
+    " seen_run=excluded.seen_run, folder=excluded.folder, root=excluded.root, nfiles=excluded.nfiles"
+)
+_UPSERT_FILE = (
+    "INSERT INTO files (root, path, hash, item_key, kind, section, render_run, size)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (root, path) DO UPDATE SET hash=excluded.hash,"
+    " item_key=excluded.item_key, kind=excluded.kind, section=excluded.section,"
+    " render_run=excluded.render_run, size=excluded.size"
+)
+
+
 def content_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
@@ -342,7 +356,14 @@ class Manifest:
                 self._group_started = time.monotonic()
             self._db.execute("SAVEPOINT record_item")
             try:
-                self._record(key, section, fingerprint, run_id, folder, root, nfiles, rows)
+                self._db.execute(
+                    _UPSERT_ITEM,
+                    (key, section, fingerprint, run_id, run_id, folder, root, nfiles),
+                )
+                self._db.executemany(
+                    _UPSERT_FILE,
+                    rows,
+                )
             except BaseException:
                 self._db.execute("ROLLBACK TO record_item")
                 self._db.execute("RELEASE record_item")
@@ -351,33 +372,6 @@ class Manifest:
             self._group_rows += 1 + len(rows)
             if self._group_rows >= _GROUP_ROWS or time.monotonic() - self._group_started >= _GROUP_SECONDS:
                 self.commit()
-
-    def _record(
-        self,
-        key: str,
-        section: str,
-        fingerprint: str | None,
-        run_id: int,
-        folder: str,
-        root: str,
-        nfiles: int,
-        rows: list[tuple],
-    ) -> None:
-        self._db.execute(
-            "INSERT INTO items (key, section, fingerprint, render_run, seen_run, folder, root, nfiles)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET section=excluded.section,"
-            " fingerprint=excluded.fingerprint, render_run=excluded.render_run,"
-            " seen_run=excluded.seen_run, folder=excluded.folder, root=excluded.root,"
-            " nfiles=excluded.nfiles",
-            (key, section, fingerprint, run_id, run_id, folder, root, nfiles),
-        )
-        self._db.executemany(
-            "INSERT INTO files (root, path, hash, item_key, kind, section, render_run, size)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (root, path) DO UPDATE SET hash=excluded.hash,"
-            " item_key=excluded.item_key, kind=excluded.kind, section=excluded.section,"
-            " render_run=excluded.render_run, size=excluded.size",
-            rows,
-        )
 
     def iter_orphans(self, section: str, complete_run: int) -> Iterator[Orphan]:
         """Files of ``section`` the latest complete run no longer produced, streamed in path order.
