@@ -9,6 +9,7 @@ import pytest
 
 from tests.library_helpers import make_settings, small_catalog, tree
 from vod2strm.jobs import cleanup, generate
+from vod2strm.output.atomic import temp_name
 from vod2strm.standalone import models
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +37,23 @@ def test_deleted_movie_files_and_empty_folder_go(generated):
     assert result.removed == 2 and result.exit_code == 0
     assert not folder.exists()
     assert (settings.output_root / "Movies").is_dir()
+
+
+def test_a_killed_writes_temp_file_does_not_keep_an_emptied_folder(generated):
+    """A generate killed mid-write leaves a temp in the folder; once the movie is gone, no later
+    generate writes there, so cleanup sweeps it on the way out. A user's file still keeps a folder."""
+    settings, movies, _ = generated
+    gone, kept = movie_folder(settings.output_root, "Film 2"), movie_folder(settings.output_root, "Film 3")
+    for folder in (gone, kept):
+        (folder / temp_name("movie.nfo")).write_bytes(b"<movie>half")
+    (kept / "poster.jpg").write_bytes(b"jellyfin poster")
+    movies[2].delete()
+    movies[3].delete()
+    generate.run(settings)
+    result = cleanup.run(settings)
+    assert result.removed == 4 and result.exit_code == 0
+    assert not gone.exists()
+    assert sorted(p.name for p in kept.iterdir()) == ["poster.jpg"]
 
 
 def test_renamed_title_old_path_goes_new_stays(generated):

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from vod2strm.errors import EXIT_CONFIG, EXIT_LOCKED, EXIT_REFUSED, ConfigError, LockedError, RefusedError
+from vod2strm.output.atomic import temp_name
 from vod2strm.output.fs import LocalFS
 from vod2strm.output.lock import is_locked, lock_path, read_owner, run_lock
-from vod2strm.output.marker import MARKER_NAME, check_root, ensure_marker
+from vod2strm.output.marker import MARKER_NAME, MARKER_TEXT, check_root, ensure_marker
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -154,6 +155,17 @@ def test_creates_the_root_when_the_manifest_is_empty(tmp_path: Path) -> None:
     assert ensure_marker(root, fs) is False  # left alone, not rewritten
     assert marker.stat().st_mtime_ns == mtime
     check_root(root, True, fs)
+
+
+def test_writing_the_marker_sweeps_the_temp_a_killed_marker_write_left(tmp_path: Path) -> None:
+    """A run killed while writing the marker leaves its temp in the root; the next run removes it."""
+    root = tmp_path / "library"
+    root.mkdir()
+    leftover = root / temp_name(MARKER_NAME)
+    leftover.write_bytes(MARKER_TEXT.encode()[:10])
+    (root / "notes.txt").write_text("the user's own file")
+    assert ensure_marker(root, LocalFS()) is True
+    assert sorted(p.name for p in root.iterdir()) == sorted([MARKER_NAME, "notes.txt"])
 
 
 def test_takes_over_an_existing_unmarked_tree_when_the_manifest_is_empty(tmp_path: Path) -> None:

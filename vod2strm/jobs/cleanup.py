@@ -27,6 +27,7 @@ from vod2strm.conf import Settings
 from vod2strm.errors import EXIT_INTERRUPTED, EXIT_ITEM_ERRORS, EXIT_OK, EXIT_REFUSED, Vod2strmError
 from vod2strm.jobs.generate import SECTIONS
 from vod2strm.output import lock, marker
+from vod2strm.output.atomic import sweep_temp_files
 from vod2strm.output.fs import LocalFS
 from vod2strm.output.manifest import Manifest, Orphan, content_hash
 
@@ -304,15 +305,30 @@ class _Remover:
         current = prev_folder
         # Depth >= 2: never the section folder ("Movies") nor the root itself.
         while len(current.parts) >= 2 and not (keep is not None and _is_within(keep, current)):
-            try:
-                self.fs.rmdir(self.roots[prev_root].joinpath(*current.parts))
-            except OSError as exc:
-                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.ENOTDIR):
-                    log.warning("could not remove folder %s: %s", current, exc)
+            if not self._remove_folder(self.roots[prev_root].joinpath(*current.parts), current):
                 break
-            else:
-                self.result.folders_removed += 1
+            self.result.folders_removed += 1
             current = current.parent
+
+    def _remove_folder(self, path: Path, rel: PurePosixPath) -> bool:
+        """Remove an emptied folder; True if it went.
+
+        A folder that is not empty may hold only a temp file of a generate killed mid-write, in a
+        folder no later generate wrote into (the sweep there happens on a folder's first write).
+        Those are swept, and the removal tried once more; anything else in it keeps it.
+        """
+        for attempt in (1, 2):
+            try:
+                self.fs.rmdir(path)
+                return True
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and attempt == 1:
+                    if sweep_temp_files(path, self.fs):
+                        continue
+                elif exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT, errno.ENOTDIR):
+                    log.warning("could not remove folder %s: %s", rel, exc)
+                return False
+        return False
 
     def finish(self) -> None:
         self._leave_folders("", None)

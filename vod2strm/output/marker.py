@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from vod2strm.errors import ConfigError, RefusedError, Vod2strmError
+from vod2strm.output.atomic import sweep_temp_files
 from vod2strm.output.fs import LocalFS
 
 MARKER_NAME = ".vod2strm-root"
@@ -77,12 +78,15 @@ def ensure_marker(root: Path, fs: LocalFS) -> bool:
     """Write the marker into ``root`` if it is not there; return True if it was written now.
 
     Atomic (a crash never leaves an empty marker). An existing marker is left alone: no rewrite, no
-    round trips beyond one stat.
+    round trips beyond one stat. Before writing, the root's own temp files are swept: a run killed
+    while writing the marker leaves its temp in the root, a folder the writer lists only when it
+    writes a file there, which may be never. The caller holds the run lock, so no temp is live.
     """
     marker = Path(root) / MARKER_NAME
     try:
         if fs.exists(marker):
             return False
+        sweep_temp_files(Path(root), fs)
         fs.write_atomic(marker, MARKER_TEXT.encode("utf-8"))
     except OSError as exc:
         if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
