@@ -264,8 +264,24 @@ def _switch_interval_half_ms() -> None:
     sys.setswitchinterval(0.0005)
 
 
+def _writes_elsewhere() -> None:
+    """Experiment (writes nothing): every submitted file is reported written at once, in the
+    submitting thread, with no writer thread, throttle or syscall. What is left is the run's own
+    work (reading, rendering, hashing, the manifest): the cost a writer in another process would
+    leave behind in this one, i.e. the lower bound of a cold run with the writes moved out."""
+    from vod2strm.output import writer
+
+    def submit(self, batch, *, root=None, adopt=True, if_missing=frozenset()):
+        for f in batch.files:
+            self._report(writer.WriteResult(f.relpath, f.kind, True, None, 0.0, file=f))
+        return True
+
+    writer.Writer.submit = submit
+
+
 EXPERIMENTS = {
     "switch-interval-0.5ms": _switch_interval_half_ms,
+    "writes-elsewhere": _writes_elsewhere,
 }
 
 

@@ -6,6 +6,10 @@ a query by accident, and rendering is a pure function of a row and the settings.
 They are not ``frozen``: a frozen dataclass sets each field through ``object.__setattr__``, 2.8 µs
 an episode row against 0.6 µs, about 5 s of a 1.1M-item unchanged run (docs/performance.md). Use
 ``dataclasses.replace`` to derive a changed row.
+
+``uuid`` is what the database driver gives (a ``UUID``, or text): only a rendered ``.strm`` needs
+it as text, and ``str()`` on every row cost 2 µs, 2 s of an unchanged run that renders nothing.
+Field order matters: ``catalog.queries`` builds rows positionally, from its column lists.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 
 @dataclass(slots=True)
@@ -34,7 +39,7 @@ class Source:
 @dataclass(slots=True)
 class MovieRow:
     id: int
-    uuid: str
+    uuid: UUID | str
     name: str
     description: str | None
     year: int | None
@@ -53,7 +58,7 @@ class MovieRow:
 @dataclass(slots=True)
 class EpisodeRow:
     id: int
-    uuid: str
+    uuid: UUID | str
     name: str
     description: str | None
     air_date: dt.date | None
@@ -71,18 +76,18 @@ class EpisodeRow:
 @dataclass(slots=True)
 class SeriesRow:
     id: int
-    uuid: str
+    uuid: UUID | str
     name: str
     description: str | None
     year: int | None
     rating: str | None
     genre: str | None
-    is_adult: bool
     tmdb_id: str | None
     imdb_id: str | None
     custom_properties: Any
     created_at: dt.datetime | None
     logo_url: str | None
+    is_adult: bool
     source: Source
     #: Eligible episodes, ordered by (season_number, episode_number, id).
     episodes: tuple[EpisodeRow, ...] = ()

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, urlsplit
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     from vod2strm.catalog.rows import Source
     from vod2strm.conf import Settings
 
@@ -31,7 +33,7 @@ def _quoted(value: object) -> str:
     return text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
 
 
-def proxy_url(kind: Kind, uuid: str, source: Source, settings: Settings) -> str:
+def proxy_url(kind: Kind, uuid: UUID | str, source: Source, settings: Settings) -> str:
     """Dispatcharr's proxy URL for one item and the relation chosen for it.
 
     The uuid sits in the path, but Dispatcharr regenerates uuids on every VOD refresh; its proxy
@@ -70,7 +72,7 @@ def is_http_url(value: object) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
-def render_strm(kind: Kind, uuid: str, source: Source, settings: Settings) -> bytes:
+def render_strm(kind: Kind, uuid: UUID | str, source: Source, settings: Settings) -> bytes:
     """One UTF-8 line ending in "\\n": the proxy URL, or in "direct" mode the provider URL.
 
     Direct mode falls back to the proxy URL when the relation has no usable provider URL
