@@ -35,8 +35,15 @@ DUMP_BATCH_FILES = 2000
 
 
 def _rusage() -> dict:
+    """This process's peak RSS and CPU, plus the largest child's (the writer process) apart."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
-    return {"rss_mb": round(ru.ru_maxrss / 1024, 1), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2)}
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "rss_mb": round(ru.ru_maxrss / 1024, 1),
+        "cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
+        "child_rss_mb": round(kids.ru_maxrss / 1024, 1),
+        "child_cpu_s": round(kids.ru_utime + kids.ru_stime, 2),
+    }
 
 
 def _django() -> None:

@@ -63,6 +63,7 @@ class Settings:
     min_workers: int = 1
     chunk_size: int = 500
     fsync: bool = False
+    writer_process: bool = True
     file_mode: int | None = None
     dir_mode: int | None = None
     group: str = ""

@@ -10,6 +10,7 @@ failed file makes the next run render it again — never trusts a half-written i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import logging
 import threading
@@ -34,10 +35,11 @@ from vod2strm.jobs.progress import Progress
 from vod2strm.library import items as library
 from vod2strm.library.items import FolderFiles, LibraryItem
 from vod2strm.library.naming import NameClaims
-from vod2strm.output import lock, marker
+from vod2strm.output import lock, marker, writer_process
 from vod2strm.output.fs import LocalFS
 from vod2strm.output.manifest import FileRecord, Manifest, content_hash
 from vod2strm.output.writer import Writer, WriteResult
+from vod2strm.output.writer_process import WriterProcess
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +117,16 @@ class _Plan:
 
 @dataclass
 class _PendingItem:
-    item: LibraryItem
+    """An item whose files are at the writer, until the last one is reported.
+
+    It holds only what recording the item takes: not the rendered bytes, and only the old hashes
+    of the files sent (not the chunk's whole table). A writer process keeps a few hundred items
+    in flight, and a 1%-changed run held 37 MB more with those references.
+    """
+
+    key: str
+    section: str
+    root: str
     remaining: int
     records: dict[tuple[str, str], FileRecord]
     old_hashes: dict[tuple[str, str], str | None]
@@ -144,6 +155,9 @@ def run(
     started = time.monotonic()
     cancel = cancel or threading.Event()
     progress = progress or Progress(job="generate")
+    # A writer process can only use the real filesystem; an injected ``fs`` (fault tests) keeps
+    # the writer in this process.
+    separate_writer = fs is None and settings.writer_process and writer_process.available()
     fs = fs or LocalFS()
     selected = movie_ids is not None or series_ids is not None
     sections = [s for s in SECTIONS if only in (None, s)]
@@ -163,7 +177,9 @@ def run(
             result.run_id = None if dry_run else manifest.start_run("generate", selected=selected)
             try:
                 with connections["default"].execute_wrapper(counter):
-                    pipeline = _Pipeline(settings, manifest, result, roots, fs, dry_run, verify, cancel)
+                    pipeline = _Pipeline(
+                        settings, manifest, result, roots, fs, dry_run, verify, cancel, separate_writer
+                    )
                     if selected:
                         pipeline.claim_recorded_folders()
                     try:
@@ -225,8 +241,10 @@ class _Pipeline:
         dry_run: bool,
         verify: bool,
         cancel: threading.Event,
+        separate_writer: bool = False,
     ):
         self.settings = settings
+        self.separate_writer = separate_writer
         self.manifest = manifest
         self.result = result
         self.roots = roots
@@ -236,7 +254,7 @@ class _Pipeline:
         self.cancel = cancel
         self.claims = NameClaims()
         self.run_id = result.run_id or 0
-        self._writers: dict[str, Writer] = {}
+        self._writers: dict[str, Writer | WriterProcess] = {}
         self._pending: dict[str, _PendingItem] = {}
         self._owner: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
@@ -395,45 +413,55 @@ class _Pipeline:
             self.result.written += to_send
             return None
         if not batches:
-            self._record(item, fingerprint, records, top_folder)
+            self._record(item.key, item.section, item.root, fingerprint, records, top_folder)
             return None
         return _Plan(item, fingerprint, records, batches, rewriting, to_send, top_folder)
 
     def _submit(self, plan: _Plan, old_hashes: dict) -> None:
         item = plan.item
-        pending = _PendingItem(item, plan.to_send, plan.records, old_hashes, plan.fingerprint, plan.folder)
+        sent = [(item.root, f.relpath) for batch, _, _ in plan.batches for f in batch.files]
+        pending = _PendingItem(
+            item.key,
+            item.section,
+            item.root,
+            plan.to_send,
+            plan.records,
+            {ident: old_hashes.get(ident) for ident in sent},
+            plan.fingerprint,
+            plan.folder,
+        )
         with self._lock:
             self._pending[item.key] = pending
-            for batch, _, _ in plan.batches:
-                for f in batch.files:
-                    self._owner[(item.root, f.relpath)] = item.key
+            for ident in sent:
+                self._owner[ident] = item.key
         writer = self._writer(item.root)
         for batch, adopt, verify_only in plan.batches:
             writer.submit(batch, adopt=adopt, if_missing=verify_only)
 
-    def _record(self, item: LibraryItem, fingerprint: str | None, records: dict, folder: str) -> None:
+    def _record(
+        self, key: str, section: str, root: str, fingerprint: str | None, records: dict, folder: str
+    ) -> None:
         self.manifest.record_item(
-            item.key,
-            section=item.section,
+            key,
+            section=section,
             fingerprint=fingerprint,
             run_id=self.run_id,
             folder=folder,
-            root=item.root,
+            root=root,
             nfiles=len(records),
             files=records.values(),
         )
 
     # -- writer results (called from writer threads) -------------------------------------------
 
-    def _writer(self, root: str) -> Writer:
+    def _writer(self, root: str) -> Writer | WriterProcess:
         writer = self._writers.get(root)
         if writer is None:
-            writer = Writer(
-                self.roots[root],
-                self.settings,
-                fs=self.fs,
-                on_result=lambda r, root=root: self._done(root, r),
-            )
+            on_result = functools.partial(self._done, root)
+            if self.separate_writer:
+                writer = WriterProcess(self.roots[root], self.settings, on_result=on_result)
+            else:
+                writer = Writer(self.roots[root], self.settings, fs=self.fs, on_result=on_result)
             writer.__enter__()
             self._writers[root] = writer
         return writer
@@ -463,7 +491,7 @@ class _Pipeline:
                 return
             del self._pending[key]
         fingerprint = None if pending.failed else pending.fingerprint
-        self._record(pending.item, fingerprint, pending.records, pending.folder)
+        self._record(pending.key, pending.section, pending.root, fingerprint, pending.records, pending.folder)
 
     def _drain(self) -> None:
         for writer in self._writers.values():

@@ -249,7 +249,7 @@ class Writer:
         """
         if self._closed:
             raise RuntimeError("submit() on a closed Writer")
-        _check_batch(batch)
+        check_batch(batch)
         base = Path(root) if root is not None else self.root
         if self._stop.is_set():
             self._skip_all(batch.files)
@@ -572,7 +572,7 @@ def resolve_group(group: str) -> int | None:
         raise ConfigError("group", f"unknown group {name!r}") from None
 
 
-def _check_batch(batch: FolderFiles) -> None:
+def check_batch(batch: FolderFiles) -> None:
     """Refuse paths that could leave the root or break one-folder-per-task dispatch."""
     folder = batch.folder
     if folder:

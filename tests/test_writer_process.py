@@ -1,0 +1,231 @@
+"""The writer in a child process: same results as in-process, bounded, and never outliving the run.
+
+The child writes to the real filesystem (fault injection through ``fs`` is in-process only, see
+tests/test_writer.py); these tests cover what the process boundary adds: results, flush, fatal
+errors and the child's death coming back to the parent, cancel, and the child dying with its parent.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.library_helpers import make_settings, small_catalog
+from tests.test_writer import Results, all_files, library, no_temp_files, settings_for
+from vod2strm.jobs import generate
+from vod2strm.library.items import FolderFiles, OutputFile
+from vod2strm.output import writer_process
+from vod2strm.output.fs import LocalFS
+from vod2strm.output.writer_process import WriterProcess
+
+REPO = Path(__file__).resolve().parent.parent
+WAIT = 10.0  # generous bound for a process to react; never a timing assertion
+
+
+def test_writes_every_file_and_reports_each_once(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    results = Results()
+    batches = library()
+    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+        for batch in batches:
+            assert writer.submit(batch)
+        writer.flush()
+        assert len(results.items) == len(all_files(batches))  # flush waits for every result
+    got = results.by_path()
+    for f in all_files(batches):
+        assert got[f.relpath].ok and not got[f.relpath].adopted and got[f.relpath].kind == f.kind
+        assert (root / f.relpath).read_bytes() == f.data
+    assert writer.fatal_error is None and not writer.stopped
+    assert writer._proc.returncode == 0 and no_temp_files(root)
+
+
+def test_identical_files_are_adopted_in_the_child_too(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    batches = library(shows=1, movies=2)
+    with WriterProcess(root, settings_for(root), on_result=Results()) as writer:
+        for batch in batches:
+            writer.submit(batch)
+    mtimes = {f.relpath: (root / f.relpath).stat().st_mtime_ns for f in all_files(batches)}
+    results = Results()
+    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+        for batch in batches:
+            writer.submit(batch)
+    assert all(r.ok and r.adopted for r in results.items)
+    assert {f.relpath: (root / f.relpath).stat().st_mtime_ns for f in all_files(batches)} == mtimes
+
+
+def test_an_item_error_comes_back_with_its_errno(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    (root / "Movies").write_text("a file where a folder should be")
+    results = Results()
+    batch = FolderFiles("Movies/X", (OutputFile("Movies/X/X.strm", b"http://x\n", "movie_strm"),))
+    good = FolderFiles("TV Shows", (OutputFile("TV Shows/tvshow.nfo", b"<tvshow/>", "tvshow_nfo"),))
+    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+        writer.submit(batch)
+        writer.submit(good)
+    got = results.by_path()
+    assert not got["Movies/X/X.strm"].ok and isinstance(got["Movies/X/X.strm"].error, OSError)
+    assert got["Movies/X/X.strm"].error.errno in (errno.ENOTDIR, errno.EEXIST)
+    assert got["TV Shows/tvshow.nfo"].ok and writer.fatal_error is None
+
+
+def test_a_vanished_root_is_fatal_in_the_parent(tmp_path: Path) -> None:
+    root = tmp_path / "mnt" / "lib"
+    root.mkdir(parents=True)
+    results = Results()
+    batches = library()
+    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+        writer.submit(batches[0])
+        writer.flush()
+        for p in sorted(root.rglob("*"), reverse=True):
+            p.unlink() if p.is_file() else p.rmdir()
+        root.rmdir()  # the share was unmounted under us
+        for batch in batches[1:]:
+            writer.submit(batch)
+        writer.flush()
+    assert writer.stopped and writer.fatal_error is not None
+    assert writer.fatal_error.errno == errno.ENOENT and "vanished" in writer.fatal_reason
+    assert not root.exists()
+    assert len(results.by_path()) == len(all_files(batches))  # every file reported once
+
+
+def test_the_childs_death_stops_the_writer_and_nothing_hangs(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    results = Results()
+    batches = library()
+    writer = WriterProcess(root, settings_for(root), on_result=results)
+    writer.submit(batches[0])
+    writer.flush()
+    os.kill(writer._proc.pid, signal.SIGKILL)
+    writer._proc.wait(WAIT)
+    for batch in batches[1:]:
+        writer.submit(batch)  # never blocks on a dead child
+    writer.flush()
+    writer.close()
+    assert writer.stopped and writer.fatal_error is not None
+    assert "writer process ended" in writer.fatal_reason
+    skipped = [r for r in results.items if r.skipped]
+    assert skipped and all(not r.ok for r in skipped)
+
+
+def test_cancel_skips_what_the_child_has_not_started(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    results = Results()
+    batches = library(shows=20, movies=50)
+    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+        writer.submit(batches[0])
+        writer.cancel()
+        for batch in batches[1:]:
+            assert not writer.submit(batch)
+    got = results.by_path()
+    assert len(got) == len(all_files(batches))
+    assert all(r.skipped for p, r in got.items() if not p.startswith(batches[0].folder))
+    assert no_temp_files(root)
+
+
+def test_a_failing_callback_is_reraised_on_close(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+
+    def broken(result: object) -> None:
+        raise RuntimeError("manifest is gone")
+
+    writer = WriterProcess(root, settings_for(root), on_result=broken)
+    for batch in library(shows=0, movies=3):
+        writer.submit(batch)
+    with pytest.raises(RuntimeError, match="manifest is gone"):
+        writer.close()
+    assert writer.stopped
+
+
+def test_files_and_folders_in_flight_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1%-changed run sends one small batch per item; each holds an item in the pipeline."""
+    monkeypatch.setattr(writer_process, "_MAX_FOLDERS", 3)
+    monkeypatch.setattr(writer_process, "_MAX_FILES", 5)
+    root = tmp_path / "lib"
+    root.mkdir()
+    peaks: list[tuple[int, int]] = []
+    results = Results()
+    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+        for batch in library(shows=3, seasons=2, episodes=1, movies=8):
+            writer.submit(batch)
+            peaks.append((writer._files_out, len(writer._folders_out)))
+    # A batch larger than the bound still goes alone (nothing else in flight).
+    assert max(folders for _, folders in peaks) <= 3
+    assert all(files <= 5 or folders == 1 for files, folders in peaks)
+    assert writer._files_out == 0 and not writer._folders_out
+    assert all(r.ok for r in results.items)
+
+
+def test_the_child_dies_with_a_killed_parent(tmp_path: Path) -> None:
+    """A SIGKILLed run must not leave its writer going on behind the next run's lock (Linux)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("PR_SET_PDEATHSIG is Linux only; elsewhere the child stops at EOF on its stdin")
+    root = tmp_path / "lib"
+    root.mkdir()
+    script = textwrap.dedent(
+        f"""
+        import os, sys, time
+        sys.path.insert(0, {str(REPO)!r})
+        from pathlib import Path
+        from vod2strm.conf import build
+        from vod2strm.output.writer_process import WriterProcess
+        root = Path({str(root)!r})
+        w = WriterProcess(root, build({{"output_root": str(root), "state_dir": str(root.parent / "s")}}),
+                          on_result=lambda r: None)
+        print(w._proc.pid, flush=True)
+        time.sleep(60)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    child_pid = int(parent.stdout.readline())
+    os.kill(child_pid, 0)  # alive
+    parent.kill()
+    parent.wait(WAIT)
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline and _alive(child_pid):
+        time.sleep(0.01)
+    assert not _alive(child_pid)
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, dead but not yet reaped by init, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.django_db
+def test_generate_writes_through_a_child_unless_a_filesystem_is_injected(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[str] = []
+    real = generate.WriterProcess
+
+    def spy(*args: object, **kwargs: object) -> WriterProcess:
+        made.append("process")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(generate, "WriterProcess", spy)
+    small_catalog(movies=2, series=1, episodes=2)
+    settings = make_settings(tmp_path)
+    assert generate.run(settings).exit_code == 0 and made == ["process"]
+    assert writer_process.available()
+    other = make_settings(tmp_path / "b")
+    assert generate.run(other, fs=LocalFS()).exit_code == 0 and made == ["process"]

@@ -1,0 +1,395 @@
+"""The run's writer in a process of its own, so rendering and writing stop sharing one GIL.
+
+Why: in one process each syscall of a writer thread hands the GIL to the rendering thread and
+then queues to get it back. A cold S run on tmpfs took 41.7 s with one writer thread, and 17.3 s
+when the writes were taken out altogether (``bench/child.py --experiment writes-elsewhere``,
+docs/performance.md). In a child process the writes overlap rendering on another core.
+
+:class:`WriterProcess` has the interface of :class:`~vod2strm.output.writer.Writer` that
+``jobs/generate.py`` uses (``submit``, ``flush``, ``cancel``, ``close``, ``stopped``,
+``fatal_error``, ``fatal_reason``), and the child runs an ordinary ``Writer`` on the real
+filesystem: the throttle, the folder dispatch, adoption and the temp sweep are the same code.
+
+Protocol: pickle frames over the child's stdin (``batch``, ``flush``, ``cancel``, ``close``) and
+stdout (``results``, ``flushed``, ``fatal``, ``closed``). A full pipe blocks ``submit``, so
+memory stays bounded by the child's own queue. Every result comes back once, in the parent's
+reader thread, which calls ``on_result`` (the manifest is recorded there, in this process).
+
+The child never outlives the run: on Linux it asks the kernel for SIGKILL when its parent dies
+(``PR_SET_PDEATHSIG``), so a killed run cannot leave writes going on behind the next run's lock;
+elsewhere it stops when its stdin closes. It ignores SIGINT and SIGTERM (sent to the whole process
+group by a terminal or by the Dispatcharr job control): the parent cancels it at a safe point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import os
+import pickle
+import posixpath
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import IO, TYPE_CHECKING, Any
+
+import vod2strm
+from vod2strm.output.writer import Writer, WriteResult, check_batch
+
+if TYPE_CHECKING:
+    from vod2strm.conf import Settings
+    from vod2strm.library.items import FolderFiles
+
+#: The settings the child's Writer reads.
+_WRITER_SETTINGS = ("fsync", "file_mode", "dir_mode", "group", "min_workers", "max_workers")
+#: Results per frame the child sends (fewer frames, fewer GIL handoffs in the parent).
+_RESULTS_PER_FRAME = 256
+#: How long a finished result may wait in the child before it is sent anyway.
+_IDLE_SEND_SECONDS = 0.05
+_PR_SET_PDEATHSIG = 1
+_PIPE_BYTES = 1 << 20
+#: Most files, and folder batches, sent and not yet reported back (see WriterProcess._has_room).
+_MAX_FILES = 4096
+_MAX_FOLDERS = 256
+#: Folder batches the child's writer queues (the in-process default, 2 x workers, is sized for a
+#: caller that renders between submits; here the pipe already bounds what is in flight).
+_CHILD_PENDING_BATCHES = 256
+
+
+def available() -> bool:
+    """Whether a child Python can be started: ``sys.executable`` is a Python (not uWSGI's binary)."""
+    name = os.path.basename(sys.executable or "")
+    return name.startswith("python") and os.access(sys.executable, os.X_OK)
+
+
+class WriterProcess:
+    """A :class:`Writer` running in a child process; results come back through ``on_result``."""
+
+    def __init__(self, root: Path, settings: Settings, *, on_result: Callable[[WriteResult], None]):
+        self.root = Path(root)
+        self._on_result = on_result
+        self.fatal_error: OSError | None = None
+        self.fatal_reason = ""
+        self._stopped = threading.Event()
+        self._send_lock = threading.Lock()
+        self._acked = threading.Condition()
+        self._flushes = 0
+        self._flushed = 0
+        self._ended = False  # the child's stdout is closed
+        self._closed = False
+        self._unexpected: BaseException | None = None
+        self._room = threading.Condition()
+        self._files_out = 0
+        self._folders_out: dict[str, int] = {}
+        env = dict(os.environ)
+        import_root = str(Path(vod2strm.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (import_root, env.get("PYTHONPATH", "")) if p)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(os.getpid())],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._stdin: IO[bytes] = self._proc.stdin
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            _widen(pipe)
+        config = {name: getattr(settings, name) for name in _WRITER_SETTINGS}
+        self._send(("start", str(self.root), config))
+        self._reader = threading.Thread(
+            target=self._read, args=(self._proc.stdout,), name="vod2strm-writer-results", daemon=True
+        )
+        self._reader.start()
+
+    # -- the Writer interface ---------------------------------------------------------------------
+
+    def __enter__(self) -> WriterProcess:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is not None:
+            self.cancel()
+        self.close(raise_errors=exc_type is None)
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    def submit(
+        self, batch: FolderFiles, *, adopt: bool = True, if_missing: frozenset[str] = frozenset()
+    ) -> bool:
+        """Queue one folder's files in the child; blocks while its queue (and the pipe) is full."""
+        check_batch(batch)
+        count = len(batch.files)
+        with self._room:
+            self._room.wait_for(lambda: self._ended or self._stopped.is_set() or self._has_room(count))
+            sent = not self._stopped.is_set() and not self._ended
+            if sent:
+                self._files_out += count
+                self._folders_out[batch.folder] = self._folders_out.get(batch.folder, 0) + count
+        if sent and self._send(("batch", batch, adopt, if_missing)):
+            return True
+        if sent:  # the child is gone: these files will never be reported by it
+            self._returned(batch.folder, count)
+        for f in batch.files:
+            self._deliver(WriteResult(f.relpath, f.kind, False, None, 0.0, skipped=True))
+        return False
+
+    def _has_room(self, count: int) -> bool:
+        """In flight: at most _MAX_FILES files (one rendering stage keeps the child busy) and
+        _MAX_FOLDERS folder batches (each holds a rendered item in the pipeline until it is done:
+        a 1%-changed run sends one small batch per item, and a pipe's worth of them was 50 MB)."""
+        if not self._files_out:
+            return True
+        return self._files_out + count <= _MAX_FILES and len(self._folders_out) < _MAX_FOLDERS
+
+    def _returned(self, folder: str, count: int) -> None:
+        with self._room:
+            self._files_out -= count
+            left = self._folders_out[folder] - count
+            if left:
+                self._folders_out[folder] = left
+            else:
+                del self._folders_out[folder]
+            self._room.notify_all()
+
+    def flush(self) -> None:
+        """Wait until every batch submitted so far is done and its results delivered."""
+        with self._acked:
+            self._flushes += 1
+            ticket = self._flushes
+        if self._send(("flush", ticket)):
+            with self._acked:
+                self._acked.wait_for(lambda: self._flushed >= ticket or self._ended)
+
+    def cancel(self) -> None:
+        """Skip what the child has not started; writes in progress finish (atomically)."""
+        self._stopped.set()
+        self._send(("cancel",))
+
+    def close(self, *, raise_errors: bool = True) -> None:
+        """Let the child finish what it was sent, then wait for it. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._send(("close",))
+            with contextlib.suppress(OSError):
+                self._stdin.close()
+            self._reader.join()
+            self._proc.wait()
+        if raise_errors and self._unexpected is not None:
+            exc, self._unexpected = self._unexpected, None
+            raise exc
+
+    # -- the pipe -------------------------------------------------------------------------------
+
+    def _send(self, message: tuple) -> bool:
+        """Send one frame; False when the child is gone (its death is reported by the reader)."""
+        with self._send_lock:
+            try:
+                pickle.dump(message, self._stdin, protocol=pickle.HIGHEST_PROTOCOL)
+                self._stdin.flush()
+            except (BrokenPipeError, ValueError, OSError):  # ValueError: already closed
+                return False
+        return True
+
+    def _read(self, stream: IO[bytes]) -> None:
+        closed = False
+        try:
+            while True:
+                message = pickle.load(stream)
+                kind = message[0]
+                if kind == "results":
+                    for fields in message[1]:
+                        result = _result(fields)
+                        self._deliver(result)
+                        self._returned(posixpath.dirname(result.relpath), 1)
+                elif kind == "flushed":
+                    with self._acked:
+                        self._flushed = message[1]
+                        self._acked.notify_all()
+                elif kind == "fatal":
+                    self.fatal_error, self.fatal_reason = _oserror(message[1]), message[2]
+                    self._stopped.set()
+                elif kind == "closed":
+                    closed = True
+                    if message[1] and self._unexpected is None:
+                        self._unexpected = RuntimeError(f"writer process: {message[1]}")
+                    break
+        except (EOFError, OSError, pickle.UnpicklingError):
+            pass
+        finally:
+            if not closed:  # the child died (killed, out of memory): the run cannot go on
+                if not self._stopped.is_set():
+                    status = self._proc.wait()
+                    self.fatal_error = OSError(errno.EIO, f"the writer process ended (status {status})")
+                    self.fatal_reason = str(self.fatal_error.strerror)
+                self._stopped.set()
+            with self._acked:
+                self._ended = True
+                self._acked.notify_all()
+            with self._room:
+                self._room.notify_all()
+
+    def _deliver(self, result: WriteResult) -> None:
+        """Hand a result to ``on_result``; a failure there (a broken manifest) stops the run."""
+        try:
+            self._on_result(result)
+        except BaseException as exc:
+            if self._unexpected is None:
+                self._unexpected = exc
+            self.cancel()
+
+
+def _widen(pipe: IO[bytes]) -> None:
+    """Linux: a 1 MiB pipe (default 64 KiB) holds a whole stage of rendered files (~2,000, see
+    ``jobs/generate.py``), so the child keeps writing while the parent renders the next one."""
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+
+
+def _result(fields: tuple) -> WriteResult:
+    relpath, kind, ok, error, seconds, skipped, adopted = fields
+    return WriteResult(relpath, kind, ok, _oserror(error), seconds, skipped=skipped, adopted=adopted)
+
+
+def _error_fields(error: OSError | None) -> tuple | None:
+    return None if error is None else (error.errno, error.strerror or str(error), error.filename)
+
+
+def _oserror(fields: tuple | None) -> OSError | None:
+    if fields is None:
+        return None
+    code, text, filename = fields
+    return OSError(code, text) if filename is None else OSError(code, text, filename)
+
+
+# -- the child ------------------------------------------------------------------------------------
+
+
+class _Outbox:
+    """Results from the writer's threads, sent in frames by one thread (the only stdout writer)."""
+
+    def __init__(self, stream: IO[bytes], writer_state: Callable[[], tuple | None]):
+        self._stream = stream
+        self._writer_state = writer_state
+        self._cond = threading.Condition()
+        self._results: list[tuple] = []
+        self._control: list[tuple] = []
+        self._fatal_sent = False
+        self._thread = threading.Thread(target=self._run, name="vod2strm-writer-outbox", daemon=True)
+        self._thread.start()
+
+    def result(self, outcome: WriteResult) -> None:
+        fields = (
+            outcome.relpath,
+            outcome.kind,
+            outcome.ok,
+            _error_fields(outcome.error),
+            outcome.seconds,
+            outcome.skipped,
+            outcome.adopted,
+        )
+        with self._cond:
+            self._results.append(fields)
+            if len(self._results) >= _RESULTS_PER_FRAME:
+                self._cond.notify()
+
+    def control(self, message: tuple) -> None:
+        """Send ``message`` after every result queued before it (``closed`` ends the thread)."""
+        with self._cond:
+            self._control.append(message)
+            self._cond.notify()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: len(self._results) >= _RESULTS_PER_FRAME or self._control, _IDLE_SEND_SECONDS
+                )
+                results, self._results = self._results, []
+                control, self._control = self._control, []
+            frames: list[tuple] = [("results", results)] if results else []
+            fatal = None if self._fatal_sent else self._writer_state()
+            if fatal is not None:
+                self._fatal_sent = True
+                frames.append(("fatal", *fatal))
+            frames += control
+            for frame in frames:
+                pickle.dump(frame, self._stream, protocol=pickle.HIGHEST_PROTOCOL)
+            if frames:
+                self._stream.flush()
+            if any(frame[0] == "closed" for frame in control):
+                return
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Linux: SIGKILL this process when the parent dies, so no write outlives a killed run."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def main(argv: list[str]) -> int:
+    parent_pid = int(argv[0])
+    _die_with_parent(parent_pid)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
+    commands = sys.stdin.buffer
+    results = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # a stray print must never corrupt the frames
+    _, root, config = pickle.load(commands)
+    made: list[Writer] = []  # the outbox asks for the writer's state before it may exist
+
+    def fatal_state() -> tuple | None:
+        error = made[0].fatal_error if made else None
+        return None if error is None else (_error_fields(error), made[0].fatal_reason or str(error))
+
+    outbox = _Outbox(results, fatal_state)
+    writer = Writer(
+        Path(root), SimpleNamespace(**config), on_result=outbox.result, max_pending=_CHILD_PENDING_BATCHES
+    )  # type: ignore[arg-type]
+    made.append(writer)
+    unexpected = ""
+    try:
+        while True:
+            try:
+                message = pickle.load(commands)
+            except EOFError:  # the parent is gone: stop at the next safe point
+                writer.cancel()
+                break
+            kind = message[0]
+            if kind == "batch":
+                writer.submit(message[1], adopt=message[2], if_missing=message[3])
+            elif kind == "flush":
+                writer.join()
+                outbox.control(("flushed", message[1]))
+            elif kind == "cancel":
+                writer.cancel()
+            elif kind == "close":
+                break
+    except BaseException as exc:  # a bug: report it, never hang the parent
+        writer.cancel()
+        unexpected = f"{type(exc).__name__}: {exc}"
+    try:
+        writer.close()
+    except BaseException as exc:
+        unexpected = unexpected or f"{type(exc).__name__}: {exc}"
+    outbox.control(("closed", unexpected))
+    outbox.join()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
