@@ -41,8 +41,10 @@ def _rusage() -> dict:
     return {
         "rss_mb": round(ru.ru_maxrss / 1024, 1),
         "cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
+        "sys_s": round(ru.ru_stime, 2),
         "child_rss_mb": round(kids.ru_maxrss / 1024, 1),
         "child_cpu_s": round(kids.ru_utime + kids.ru_stime, 2),
+        "child_sys_s": round(kids.ru_stime, 2),
     }
 
 

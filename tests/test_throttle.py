@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -25,6 +26,14 @@ def limits_during(sim: ShareSimulator, model, completions: int, **kw) -> list[in
     seen: list[int] = []
     sim.run(model, completions, on_sample=lambda s: seen.append(s.limit), **kw)
     return seen
+
+
+def run_in_threads(worker: Callable[[], None], count: int) -> None:
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
 
 
 def test_settles_near_the_throughput_knee() -> None:
@@ -172,10 +181,45 @@ def test_blocking_acquire_across_threads_never_exceeds_the_limit() -> None:
                 state["now"] -= 1
             throttle.release(0.001)
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_in_threads(worker, 8)
     assert state["peak"] <= 3
     assert throttle.in_flight == 0
+
+
+def test_a_completed_write_keeps_its_slot_until_the_limit_drops_below_the_holders() -> None:
+    throttle = AimdThrottle(1, 4, initial=4, clock=FakeClock())
+    for _ in range(4):
+        assert throttle.try_acquire()
+    assert throttle.complete(0.01) is True  # kept: the holder's next write needs no acquire
+    assert throttle.in_flight == 4 and throttle.completed == 1
+    assert throttle.complete(0.01, ok=False) is False  # the error cut halves the limit to 2
+    assert throttle.limit == 2 and throttle.in_flight == 3
+    assert throttle.complete(0.01) is False  # still one holder too many
+    assert throttle.in_flight == 2
+    assert throttle.complete(0.01) is True
+    throttle.release(None)
+    throttle.release(None)
+    assert throttle.in_flight == 0 and throttle.completed == 4
+
+
+def test_holders_that_keep_their_slots_never_exceed_the_limit() -> None:
+    throttle = AimdThrottle(3, 3)
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0}
+
+    def worker() -> None:
+        holding = False
+        for _ in range(200):
+            if not holding:
+                throttle.acquire()
+            with lock:
+                state["now"] += 1
+                state["peak"] = max(state["peak"], state["now"])
+                state["now"] -= 1
+            holding = throttle.complete(0.001)
+        if holding:
+            throttle.release(None)
+
+    run_in_threads(worker, 8)
+    assert state["peak"] <= 3
+    assert throttle.in_flight == 0 and throttle.completed == 1600

@@ -570,3 +570,37 @@ def test_snapshot_has_counters_and_throttle(tmp_path: Path) -> None:
     assert snap["written"] == 2 and snap["failed"] == 0 and snap["skipped"] == 0
     assert snap["throttle"]["completed"] == 2 and snap["throttle"]["in_flight"] == 0
     assert writer.throttle is throttle
+
+
+class PeakFS(CountingFS):
+    """Tracks how many writes run at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0
+        self.peak = 0
+
+    def write_atomic(self, path: Path, data: bytes, **kw: object) -> None:  # type: ignore[override]
+        with self.lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+        try:
+            time.sleep(0.0005)
+            super().write_atomic(path, data, **kw)  # type: ignore[arg-type]
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_writes_in_flight_never_exceed_the_throttle_limit_and_every_slot_comes_back(tmp_path: Path) -> None:
+    root = tmp_path / "lib"
+    root.mkdir()
+    fs = PeakFS()
+    throttle = AimdThrottle(2, 2)  # 8 threads, 2 slots: batches keep a slot across their files
+    with Writer(root, settings_for(root, max_workers=8), fs=fs, throttle=throttle) as writer:
+        batches = library()
+        for batch in batches:
+            writer.submit(batch)
+    assert fs.peak <= 2
+    assert writer.written == sum(len(b.files) for b in batches)
+    assert throttle.in_flight == 0

@@ -344,44 +344,51 @@ class Writer:
         elif listing is not None:
             listing.wait()  # another batch is sweeping this folder: never write a temp file beside it
         prefix = f"{base}/"  # per-file paths as strings: pathlib costs more than the syscalls
-        for i, f in enumerate(files):
-            # present is None when another batch listed this folder: a file may or may not exist.
-            exists = present is None or posixpath.basename(f.relpath) in present
-            if exists and present is not None and f.relpath in if_missing:
-                self._report(WriteResult(f.relpath, f.kind, True, None, 0.0, adopted=True, file=f))
-                continue
-            if self._stop.is_set():
-                self._skip_all(files[i:])
-                return len(files)
-            self.throttle.acquire()
-            if self._stop.is_set():
-                self.throttle.release(None)
-                self._skip_all(files[i:])
-                return len(files)
-            error: OSError | None = None
-            adopted = False
-            started = self._clock()
-            try:
-                target = prefix + f.relpath
-                adopted = adopt and exists and self._same_bytes(target, f.data)
-                if not adopted:
-                    self._fs.write_atomic(
-                        target, f.data, fsync=self._fsync, file_mode=self._file_mode, gid=self._gid
-                    )
-            except OSError as exc:
-                error = exc
-            finally:
-                seconds = self._clock() - started
-                congested = error is not None and error.errno not in PATH_ERRNOS
-                self.throttle.release(seconds, ok=not congested)
-            if error is not None:
-                self._classify(error, base, folder)
-            else:
-                with self._lock:
-                    self._consecutive_errors = 0
-            self._report(
-                WriteResult(f.relpath, f.kind, error is None, error, seconds, adopted=adopted, file=f)
-            )
+        throttle = self.throttle
+        holding = False  # a throttle slot kept from this batch's last write (AimdThrottle.complete)
+        try:
+            for i, f in enumerate(files):
+                # present is None when another batch listed this folder: a file may or may not exist.
+                exists = present is None or posixpath.basename(f.relpath) in present
+                if exists and present is not None and f.relpath in if_missing:
+                    self._report(WriteResult(f.relpath, f.kind, True, None, 0.0, adopted=True, file=f))
+                    continue
+                if self._stop.is_set():
+                    self._skip_all(files[i:])
+                    return len(files)
+                if not holding:
+                    throttle.acquire()
+                    holding = True
+                    if self._stop.is_set():
+                        self._skip_all(files[i:])
+                        return len(files)
+                error: OSError | None = None
+                adopted = False
+                started = self._clock()
+                try:
+                    target = prefix + f.relpath
+                    adopted = adopt and exists and self._same_bytes(target, f.data)
+                    if not adopted:
+                        self._fs.write_atomic(
+                            target, f.data, fsync=self._fsync, file_mode=self._file_mode, gid=self._gid
+                        )
+                except OSError as exc:
+                    error = exc
+                finally:
+                    seconds = self._clock() - started
+                    congested = error is not None and error.errno not in PATH_ERRNOS
+                    holding = throttle.complete(seconds, ok=not congested)
+                if error is not None:
+                    self._classify(error, base, folder)
+                else:
+                    with self._lock:
+                        self._consecutive_errors = 0
+                self._report(
+                    WriteResult(f.relpath, f.kind, error is None, error, seconds, adopted=adopted, file=f)
+                )
+        finally:
+            if holding:
+                throttle.release(None)
         return len(files)
 
     def _list_and_sweep(self, folder: Path) -> set[str]:
