@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 import threading
 from collections import Counter
@@ -248,15 +250,26 @@ def library_problems(root: Path | dict[str, bytes], *, temps_allowed: bool = Fal
 
 
 def manifest_rows(settings: conf.Settings) -> list[tuple[str, str, str | None]]:
-    """``(root, path, hash)`` of every file the manifest records, read without touching the store."""
+    """``(root, path, hash)`` of every file the manifest records, read without touching the store.
+
+    Reads a copy of the database and its write-ahead log: after a SIGKILL the log may need
+    recovery, which a ``mode=ro`` connection cannot do ("attempt to write a readonly
+    database"), and recovering the original would change what the next run finds.
+    """
     path = manifest_path(settings.state_dir, settings.output_root)
     if not path.exists():
         return []
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return db.execute("SELECT root, path, hash FROM files ORDER BY root, path").fetchall()
-    finally:
-        db.close()
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / path.name
+        shutil.copyfile(path, copy)
+        wal = path.with_name(path.name + "-wal")
+        if wal.exists():
+            shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
+        db = sqlite3.connect(copy)
+        try:
+            return db.execute("SELECT root, path, hash FROM files ORDER BY root, path").fetchall()
+        finally:
+            db.close()
 
 
 def manifest_problems(

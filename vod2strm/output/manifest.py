@@ -111,7 +111,7 @@ class ItemState:
     nfiles: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, for speed: see OutputFile in library/items.py
 class FileRecord:
     root: str
     path: str
@@ -342,33 +342,32 @@ class Manifest:
         """Record one rendered item and every file its render produced (written or not).
 
         ``fingerprint`` is None when one of its files failed: the next run renders it again.
-        All or nothing (a savepoint): an item row updated without its file rows (a crash in
-        between) would make cleanup take the item's live files for an older render's and delete
-        them. Items are committed in groups (``_GROUP_ROWS`` rows or ``_GROUP_SECONDS``, and by
+        Items are committed in groups (``_GROUP_ROWS`` rows or ``_GROUP_SECONDS``, and by
         :meth:`commit`, :meth:`finish_run`, :meth:`close`): a crash loses at most the last group,
         whose files the next run finds on disk with the same bytes and adopts without rewriting.
-        Reads on this manifest see grouped records at once (same connection).
+        An error here rolls the whole group back, exactly as a crash would: an item row without
+        its file rows would make cleanup take the item's live files for an older render's and
+        delete them. (A savepoint per item kept the rest of the group, for two more statements
+        per item; the error ends the run anyway.) Reads on this manifest see grouped records at
+        once (same connection).
         """
         rows = [(f.root, f.path, f.hash, f.item_key, f.kind, f.section, run_id, f.size) for f in files]
         with self._lock:
             if self._group_started is None:
                 self._db.execute("BEGIN IMMEDIATE")
                 self._group_started = time.monotonic()
-            self._db.execute("SAVEPOINT record_item")
             try:
                 self._db.execute(
                     _UPSERT_ITEM,
                     (key, section, fingerprint, run_id, run_id, folder, root, nfiles),
                 )
-                self._db.executemany(
-                    _UPSERT_FILE,
-                    rows,
-                )
+                self._db.executemany(_UPSERT_FILE, rows)
             except BaseException:
-                self._db.execute("ROLLBACK TO record_item")
-                self._db.execute("RELEASE record_item")
+                self._group_started = None
+                self._group_rows = 0
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("RELEASE record_item")
             self._group_rows += 1 + len(rows)
             if self._group_rows >= _GROUP_ROWS or time.monotonic() - self._group_started >= _GROUP_SECONDS:
                 self.commit()

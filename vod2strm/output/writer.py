@@ -97,7 +97,7 @@ PATH_ERRNOS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, for speed: see OutputFile in library/items.py
 class WriteResult:
     """What happened to one submitted file.
 

@@ -90,8 +90,10 @@ class WriterProcess:
         env = dict(os.environ)
         import_root = str(Path(vod2strm.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (import_root, env.get("PYTHONPATH", "")) if p)
+        # -P: never import from the working folder (``-m`` would put it first on sys.path), so the
+        # child runs the same vod2strm as this process, found through PYTHONPATH.
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(os.getpid())],
+            [sys.executable, "-P", "-m", __name__, str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -137,7 +139,7 @@ class WriterProcess:
         if sent and self._send(("batch", batch, adopt, if_missing)):
             return True
         if sent:  # the child is gone: these files will never be reported by it
-            self._returned(batch.folder, count)
+            self._returned({batch.folder: count})
         for f in batch.files:
             self._deliver(WriteResult(f.relpath, f.kind, False, None, 0.0, skipped=True))
         return False
@@ -150,14 +152,17 @@ class WriterProcess:
             return True
         return self._files_out + count <= _MAX_FILES and len(self._folders_out) < _MAX_FOLDERS
 
-    def _returned(self, folder: str, count: int) -> None:
+    def _returned(self, counts: dict[str, int]) -> None:
+        """Files reported back, by folder: once per frame, so a ``submit`` waiting for room is
+        woken once per frame rather than once per file (each wake-up is a GIL hand-off)."""
         with self._room:
-            self._files_out -= count
-            left = self._folders_out[folder] - count
-            if left:
-                self._folders_out[folder] = left
-            else:
-                del self._folders_out[folder]
+            for folder, count in counts.items():
+                self._files_out -= count
+                left = self._folders_out[folder] - count
+                if left:
+                    self._folders_out[folder] = left
+                else:
+                    del self._folders_out[folder]
             self._room.notify_all()
 
     def flush(self) -> None:
@@ -206,10 +211,13 @@ class WriterProcess:
                 message = pickle.load(stream)
                 kind = message[0]
                 if kind == "results":
+                    folders: dict[str, int] = {}
                     for fields in message[1]:
                         result = _result(fields)
                         self._deliver(result)
-                        self._returned(posixpath.dirname(result.relpath), 1)
+                        folder = posixpath.dirname(result.relpath)
+                        folders[folder] = folders.get(folder, 0) + 1
+                    self._returned(folders)
                 elif kind == "flushed":
                     with self._acked:
                         self._flushed = message[1]
