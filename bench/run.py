@@ -301,7 +301,8 @@ def run_local_once(b: Bench, runs_dir: Path) -> dict:
 def _brief(r: dict) -> str:
     return (
         f"  {r['seconds']} s, {r['written']} written, {r['queries']} queries, "
-        f"{r['rss_mb']} MB RSS, load {r['load']['loadavg']}"
+        f"{r['rss_mb']} + {r.get('child_rss_mb', 0)} MB RSS (run + writer process), "
+        f"load {r['load']['loadavg']}"
     )
 
 
@@ -418,8 +419,8 @@ def report_local(res: dict, opts: argparse.Namespace) -> str:
         f"fsync {'on' if opts.fsync else 'off'}, chunk_size {first['chunk_size']}"
         + (f", experiments {opts.experiment}" if opts.experiment else ""),
         "",
-        "| rep | run | seconds | items/s | files written | SQL queries | peak RSS MB | DB conns "
-        "| floor | x floor | load | CPU busy % |",
+        "| rep | run | seconds | items/s | files written | SQL queries | peak RSS MB (run + writer) "
+        "| DB conns | floor | x floor | load | CPU busy % |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for i, rep in enumerate(res["reps"], 1):
@@ -428,7 +429,8 @@ def report_local(res: dict, opts: argparse.Namespace) -> str:
             floor, label = ratios[name]
             lines.append(
                 f"| {i} | {name} | {r['seconds']:.1f} | {r['items'] / r['seconds']:,.0f} | "
-                f"{r['written']:,} | {r['queries']} | {r['rss_mb']:.0f} | {r['connections_peak']} | "
+                f"{r['written']:,} | {r['queries']} | {r['rss_mb']:.0f} + {r.get('child_rss_mb', 0):.0f} | "
+                f"{r['connections_peak']} | "
                 f"{label} | {r['seconds'] / floor:.2f} | {r['load']['loadavg']} | "
                 f"{r['load']['cpu_busy_pct']} |"
             )
