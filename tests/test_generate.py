@@ -221,6 +221,40 @@ def test_cancel_before_start_stops_and_the_next_run_completes(tmp_path):
     assert full.sections == {"movies": "complete", "series": "complete"}
 
 
+class _CancelAfterFS(LocalFS):
+    """Sets the run's cancel event once ``after`` library files (not the root marker) are written."""
+
+    def __init__(self, cancel: threading.Event, after: int) -> None:
+        self.cancel, self.after, self.writes = cancel, after, 0
+        self.lock = threading.Lock()
+
+    def write_atomic(self, path, data, **kw):
+        super().write_atomic(path, data, **kw)
+        if not str(path).endswith((".strm", ".nfo")):
+            return
+        with self.lock:
+            self.writes += 1
+            if self.writes == self.after:
+                self.cancel.set()
+
+
+def test_cancel_mid_chunk_stops_within_a_few_files_and_loses_nothing(tmp_path):
+    """A cancel is obeyed within the writer's queue, not at the end of the chunk."""
+    small_catalog(movies=60, series=0)
+    settings = make_settings(tmp_path, chunk_size=500, min_workers=1, max_workers=1)
+    cancel = threading.Event()
+    fs = _CancelAfterFS(cancel, after=4)
+    result = generate.run(settings, cancel=cancel, fs=fs)
+    assert result.exit_code == 130 and result.sections["movies"] == "cancelled"
+    # One worker queues 2 folders (2 files each) beyond the one being written.
+    assert 4 <= fs.writes <= 10, fs.writes
+    assert result.written == fs.writes
+    full = generate.run(settings)
+    assert full.sections == {"movies": "complete", "series": "complete"}
+    assert full.written == 120 - fs.writes
+    assert len(strm_files(tree(settings.output_root))) == 60
+
+
 def test_series_without_episodes_is_counted_not_written(tmp_path):
     from tests.factories import M3USeriesRelationFactory, SeriesFactory
 

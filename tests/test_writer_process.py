@@ -8,11 +8,14 @@ errors and the child's death coming back to the parent, cancel, and the child dy
 from __future__ import annotations
 
 import errno
+import io
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -134,6 +137,53 @@ def test_cancel_skips_what_the_child_has_not_started(tmp_path: Path) -> None:
     assert len(got) == len(all_files(batches))
     assert all(r.skipped for p, r in got.items() if not p.startswith(batches[0].folder))
     assert no_temp_files(root)
+
+
+class _BlockedWriter:
+    """A child-side writer whose queue is full: ``submit`` returns only once cancelled."""
+
+    def __init__(self) -> None:
+        self._cancelled = threading.Event()
+        self.submitted: list[str] = []
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    def submit(self, batch: str, *, adopt: bool, if_missing: frozenset[str]) -> bool:
+        self.submitted.append(batch)
+        return self._cancelled.wait(WAIT)
+
+    def join(self) -> None:
+        pass
+
+
+def test_the_child_acts_on_cancel_while_its_writer_is_blocked() -> None:
+    """A cancel queued behind batches is read at once, not after the batches ahead of it."""
+    frames = io.BytesIO()
+    for frame in (
+        ("batch", "a", True, frozenset()),
+        ("batch", "b", True, frozenset()),
+        ("cancel",),
+        ("close",),
+    ):
+        pickle.dump(frame, frames)
+    frames.seek(0)
+    writer = _BlockedWriter()
+    served: list[str] = []
+    loop = threading.Thread(target=lambda: served.append(writer_process._serve(frames, writer, None)))
+    loop.start()
+    loop.join(WAIT)
+    assert not loop.is_alive() and writer._cancelled.is_set()
+    assert served == [""] and writer.submitted == ["a", "b"]
+
+
+def test_the_child_cancels_when_the_parent_goes_away() -> None:
+    frames = io.BytesIO()
+    pickle.dump(("batch", "a", True, frozenset()), frames)
+    frames.seek(0)
+    writer = _BlockedWriter()
+    assert writer_process._serve(frames, writer, None) == ""
+    assert writer._cancelled.is_set()
 
 
 def test_a_failing_callback_is_reraised_on_close(tmp_path: Path) -> None:

@@ -11,9 +11,11 @@ docs/performance.md). In a child process the writes overlap rendering on another
 filesystem: the throttle, the folder dispatch, adoption and the temp sweep are the same code.
 
 Protocol: pickle frames over the child's stdin (``batch``, ``flush``, ``cancel``, ``close``) and
-stdout (``results``, ``flushed``, ``fatal``, ``closed``). A full pipe blocks ``submit``, so
-memory stays bounded by the child's own queue. Every result comes back once, in the parent's
-reader thread, which calls ``on_result`` (the manifest is recorded there, in this process).
+stdout (``results``, ``flushed``, ``fatal``, ``closed``). ``submit`` blocks while too many files
+or folders are in flight (sent and not yet reported back), which bounds memory on both sides.
+Every result comes back once, in the parent's reader thread, which calls ``on_result`` (the
+manifest is recorded there, in this process). The child reads its pipe on a thread of its own, so
+a ``cancel`` takes effect at once, ahead of the batches still queued.
 
 The child never outlives the run: on Linux it asks the kernel for SIGKILL when its parent dies
 (``PR_SET_PDEATHSIG``), so a killed run cannot leave writes going on behind the next run's lock;
@@ -30,6 +32,7 @@ import fcntl
 import os
 import pickle
 import posixpath
+import queue
 import signal
 import subprocess
 import sys
@@ -58,7 +61,7 @@ _PIPE_BYTES = 1 << 20
 _MAX_FILES = 4096
 _MAX_FOLDERS = 256
 #: Folder batches the child's writer queues (the in-process default, 2 x workers, is sized for a
-#: caller that renders between submits; here the pipe already bounds what is in flight).
+#: caller that renders between submits; here the parent's in-flight limits bound what is queued).
 _CHILD_PENDING_BATCHES = 256
 
 
@@ -177,6 +180,8 @@ class WriterProcess:
     def cancel(self) -> None:
         """Skip what the child has not started; writes in progress finish (atomically)."""
         self._stopped.set()
+        with self._room:  # a submit waiting for room returns now
+            self._room.notify_all()
         self._send(("cancel",))
 
     def close(self, *, raise_errors: bool = True) -> None:
@@ -340,6 +345,54 @@ class _Outbox:
                 return
 
 
+def _serve(commands: IO[bytes], writer: Writer, outbox: _Outbox) -> str:
+    """Run the parent's frames against ``writer`` until ``close``; returns an unexpected error
+    ("" when none), which is reported rather than raised so the parent never hangs.
+
+    A thread of its own reads the pipe and cancels the moment ``cancel`` (or the end of the pipe)
+    arrives. The loop below can be blocked in ``Writer.submit`` behind a full queue, and a cancel
+    read by that loop waited for the batches ahead of it: 27 s after a cancel at one worker on a
+    3 ms share (``bench/run.py --fs slow``). What the reader queues is bounded by the parent's
+    in-flight limits (``WriterProcess._has_room``).
+    """
+    inbox: queue.SimpleQueue[tuple] = queue.SimpleQueue()
+
+    def read() -> None:
+        try:
+            while True:
+                message = pickle.load(commands)
+                if message[0] == "cancel":
+                    writer.cancel()
+                    continue
+                inbox.put(message)
+                if message[0] == "close":
+                    return
+        except EOFError:  # the parent is gone: stop at the next safe point
+            writer.cancel()
+            inbox.put(("close",))
+        except BaseException as exc:  # a bug or a corrupt frame
+            writer.cancel()
+            inbox.put(("error", f"{type(exc).__name__}: {exc}"))
+
+    threading.Thread(target=read, name="vod2strm-commands", daemon=True).start()
+    try:
+        while True:
+            message = inbox.get()
+            kind = message[0]
+            if kind == "batch":
+                writer.submit(message[1], adopt=message[2], if_missing=message[3])
+            elif kind == "flush":
+                writer.join()
+                outbox.control(("flushed", message[1]))
+            elif kind == "close":
+                return ""
+            elif kind == "error":
+                return message[1]
+    except BaseException as exc:  # a bug: report it, never hang the parent
+        writer.cancel()
+        return f"{type(exc).__name__}: {exc}"
+
+
 def _die_with_parent(parent_pid: int) -> None:
     """Linux: SIGKILL this process when the parent dies, so no write outlives a killed run."""
     with contextlib.suppress(OSError, AttributeError):
@@ -369,27 +422,7 @@ def main(argv: list[str]) -> int:
         Path(root), SimpleNamespace(**config), on_result=outbox.result, max_pending=_CHILD_PENDING_BATCHES
     )  # type: ignore[arg-type]
     made.append(writer)
-    unexpected = ""
-    try:
-        while True:
-            try:
-                message = pickle.load(commands)
-            except EOFError:  # the parent is gone: stop at the next safe point
-                writer.cancel()
-                break
-            kind = message[0]
-            if kind == "batch":
-                writer.submit(message[1], adopt=message[2], if_missing=message[3])
-            elif kind == "flush":
-                writer.join()
-                outbox.control(("flushed", message[1]))
-            elif kind == "cancel":
-                writer.cancel()
-            elif kind == "close":
-                break
-    except BaseException as exc:  # a bug: report it, never hang the parent
-        writer.cancel()
-        unexpected = f"{type(exc).__name__}: {exc}"
+    unexpected = _serve(commands, writer, outbox)
     try:
         writer.close()
     except BaseException as exc:
