@@ -31,7 +31,11 @@ def load(db: str) -> list[dict]:
         point = {"size": size, "items": reps[0]["runs"]["cold"]["items"]}
         for run in ("cold", "unchanged", "changed"):
             point[run] = statistics.median(r["runs"][run]["seconds"] for r in reps)
-            point[run + "_rss"] = statistics.median(r["runs"][run]["rss_mb"] for r in reps)
+            # The run's process plus its writer process (0 before there was one, and when a run
+            # writes nothing): the 250 MB target is for both together.
+            point[run + "_rss"] = statistics.median(
+                r["runs"][run]["rss_mb"] + r["runs"][run].get("child_rss_mb", 0) for r in reps
+            )
         point["write_floor"] = statistics.median(
             min(f["seconds"] for f in r["floors"]["write"].values()) for r in reps
         )
@@ -86,7 +90,7 @@ def main() -> None:
     right.minorticks_off()
     right.set_ylim(0, max(260, *(pt["cold_rss"] * 1.1 for pt in points)))
     right.set_xlabel("catalog items (movies + series + episodes)")
-    right.set_ylabel("peak RSS, MB (ru_maxrss of the run's process)")
+    right.set_ylabel("peak RSS, MB (run's process + writer process)")
     right.set_title("memory")
     right.grid(True, alpha=0.3)
     right.legend(fontsize=8)
