@@ -165,6 +165,8 @@ class Bench:
         o = {"output_root": str(root), "state_dir": str(state), "fsync": self.opts.fsync}
         if self.opts.chunk_size:
             o["chunk_size"] = self.opts.chunk_size
+        if self.opts.max_workers:
+            o["max_workers"] = self.opts.max_workers
         o.update(extra)
         return o
 
@@ -512,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default="/var/tmp/vod2strm-bench", help="catalogs, trees and PG data")
     p.add_argument("--reload", action="store_true", help="reload the catalog even if it matches")
     p.add_argument("--chunk-size", type=int, help="override the chunk_size setting")
+    p.add_argument("--max-workers", type=int, help="local: override the max_workers setting (an A/B)")
     p.add_argument("--fsync", action="store_true", help="fsync on (generate and floors alike)")
     p.add_argument("--floor-threads", default="1,16", help="thread counts of the write floor (best wins)")
     p.add_argument("--scan-repeat", type=int, default=2, help="scan floor runs (best wins)")

@@ -44,6 +44,13 @@ class RefusedError(Vod2strmError):
     exit_code = EXIT_REFUSED
 
 
+class StateError(Vod2strmError):
+    """The local state folder (manifest, status) cannot be written: full, failing or read-only.
+
+    The run stops; what it wrote to the library stays, and the next run adopts those files.
+    """
+
+
 class Cancelled(Vod2strmError):
     """The run was asked to stop (Ctrl-C, SIGTERM, cancel action) and stopped at a safe point."""
 

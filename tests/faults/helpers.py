@@ -384,7 +384,9 @@ def database_url() -> str:
 #: Loaded by child processes through PYTHONPATH. ``VOD2STRM_TEST_WRITE_DELAY`` (seconds) makes every
 #: atomic write pause with half its bytes in the temp file; ``VOD2STRM_TEST_UNLINK_DELAY`` pauses
 #: before each delete of the share; ``VOD2STRM_TEST_GATE`` (a path) holds every write and delete
-#: until that file exists, after touching ``<path>.reached``. Test-only; never shipped.
+#: until that file exists, after touching ``<path>.reached``; ``VOD2STRM_TEST_MANIFEST_ROOM`` (pages)
+#: lets the manifest grow only that much past its size at open, as on a full state disk.
+#: Test-only; never shipped.
 SITECUSTOMIZE = """
 import os
 import time
@@ -430,6 +432,20 @@ def _install():
             real_unlink(self, path)
 
         LocalFS.unlink = slow_unlink
+    room = int(os.environ.get("VOD2STRM_TEST_MANIFEST_ROOM") or 0)
+    if room:
+        from vod2strm.output.manifest import Manifest
+
+        real_open = Manifest.open.__func__
+
+        def full_disk_open(cls, state_dir, output_root):
+            manifest = real_open(cls, state_dir, output_root)
+            db = manifest._db._db
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            db.execute(f"PRAGMA max_page_count={pages + room}")
+            return manifest
+
+        Manifest.open = classmethod(full_disk_open)
 
 
 try:

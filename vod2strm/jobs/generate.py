@@ -226,8 +226,8 @@ def _close_failed_run(
     result.seconds = time.monotonic() - started
     try:
         manifest.finish_run(result.run_id, result.sections, result.as_dict())
-    except Exception:  # the original error is the one to report
-        log.exception("could not record the failed run in the manifest")
+    except Exception as recording:  # the original error is the one to report
+        log.warning("could not record the failed run in the manifest: %s", recording)
 
 
 class _Pipeline:

@@ -6,7 +6,9 @@ stderr, the status file the Dispatcharr plugin's ``status`` action reads). The j
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import threading
 import time
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 STATUS_FILE = "status.json"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -95,6 +99,7 @@ class StatusFile:
         self.extra = extra or {}
         self._last = 0.0
         self._lock = threading.Lock()
+        self._failed = False  # a write failed (warned once)
 
     def __call__(self, event: str, progress: Progress) -> None:
         now = time.monotonic()
@@ -104,12 +109,25 @@ class StatusFile:
         self.write({"state": "running", **progress.snapshot()})
 
     def write(self, data: dict[str, Any]) -> None:
+        """Replace the status file; on a full or failing state disk, warn once and go on.
+
+        Why not raise: the status file only reports progress. A run whose state disk filled up
+        stops on the manifest, with a message naming the folder; a failed status write must
+        neither end the run first with a traceback nor leave its temp file behind.
+        """
         payload = {**self.extra, **data, "pid": os.getpid(), "updated": time.time()}
         with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(payload, indent=1, default=str))
-            os.replace(tmp, self.path)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(json.dumps(payload, indent=1, default=str))
+                os.replace(tmp, self.path)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                if not self._failed:
+                    self._failed = True
+                    log.warning("cannot write the status file %s: %s", self.path, exc)
 
 
 def read_status(state_dir: Path) -> dict[str, Any] | None:

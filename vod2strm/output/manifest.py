@@ -28,12 +28,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from vod2strm.errors import RefusedError
+from vod2strm.errors import RefusedError, StateError
 
 SCHEMA_VERSION = 1
 _BATCH = 500  # SQLite's default variable limit is 32766; stay far below it
@@ -136,7 +137,7 @@ class Manifest:
 
     def __init__(self, path: Path, connection: sqlite3.Connection):
         self.path = path
-        self._db = connection
+        self._db = _Connection(connection, path)
         self._lock = threading.RLock()
         self._group_started: float | None = None  # an open group of record_item calls
         self._group_rows = 0
@@ -475,6 +476,55 @@ class Manifest:
                 return
             yield from page
             last = (page[-1][0], page[-1][1])
+
+
+#: What a full, failing or read-only state disk raises (its subclasses mean a bug: not these).
+_STATE_ERRORS = (sqlite3.OperationalError, sqlite3.DatabaseError)
+
+
+class _Connection:
+    """The manifest's SQLite connection, turning a failure of the state disk into one line for the user.
+
+    Why here: the manifest is written from the run's thread and from the writer's results thread,
+    and a full or failing state disk (``database or disk is full``, ``disk I/O error``, a folder
+    made read-only) must end the run with a message that names the folder, not a traceback from
+    whichever thread hit it first. Errors that mean a bug (``IntegrityError``,
+    ``ProgrammingError``, ...) pass through unchanged.
+    """
+
+    __slots__ = ("_db", "_path")
+
+    def __init__(self, db: sqlite3.Connection, path: Path):
+        self._db = db
+        self._path = path
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        return self._call(self._db.execute, sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[object]]) -> sqlite3.Cursor:
+        return self._call(self._db.executemany, sql, rows)
+
+    def _call(self, method: Callable[[str, Any], sqlite3.Cursor], sql: str, args: Any) -> sqlite3.Cursor:
+        try:
+            return method(sql, args)
+        except _STATE_ERRORS as exc:
+            if type(exc) in _STATE_ERRORS:
+                raise self._state_error(exc) from exc
+            raise
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _state_error(self, exc: sqlite3.DatabaseError) -> StateError:
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        return StateError(
+            f"manifest {self._path}: {reason}; free space in (or repair) {self._path.parent} and run "
+            "again: the files already written are kept, and the next run adopts them unchanged"
+        )
 
 
 def _create(path: Path, output_root: Path) -> None:
