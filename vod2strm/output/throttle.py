@@ -8,7 +8,8 @@ writes in flight still buy throughput, so that is what this throttle measures.
 
 The algorithm (details and a worked table in ``docs/throttle.md``):
 
-1. Observe in *windows* of ``max(2 x limit, min_window)`` completions: mean latency W, the
+1. Observe in *windows* of ``max(2 x limit, min_window)`` completions, and at least
+   ``min_window_seconds`` (see :meth:`AimdThrottle._window_full`): mean latency W, the
    time-average of writes in flight N, and throughput X = N / W (Little's law: it uses every
    sample's latency, so it is far steadier than counting completions between two instants). A
    window where fewer than ``busy_fraction`` of the slots were busy measured the producer, not the
@@ -72,6 +73,7 @@ class AimdThrottle:
         initial: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         min_window: int = 128,
+        min_window_seconds: float = 0.25,
         probe_step: float = 0.125,
         efficiency: float = 0.25,
         drop_tolerance: float = 0.15,
@@ -90,6 +92,7 @@ class AimdThrottle:
         self.max_limit = max_limit
         self._clock = clock
         self._min_window = max(1, min_window)
+        self._min_window_seconds = max(0.0, min_window_seconds)
         self._probe_step = probe_step
         self._efficiency = efficiency
         self._drop_tolerance = drop_tolerance
@@ -256,7 +259,7 @@ class AimdThrottle:
             if self._cut != "error":
                 self._cut = "error"
                 self._cut_to(self._limit * self._error_decrease, now, "error")
-            elif counted and self._win_count >= max(2 * self._limit, self._min_window):
+            elif counted and self._window_full(now):
                 self._end_window(now)  # a window of errors still ends, so the next error may cut
             return
         if counted:
@@ -274,8 +277,21 @@ class AimdThrottle:
                 self._cut = "latency"
                 self._cut_to(self._limit * self._decrease, now, f"latency {fast * 1000:.0f} ms")
                 return
-        if counted and self._win_count >= max(2 * self._limit, self._min_window):
+        if counted and self._window_full(now):
             self._end_window(now)
+
+    def _window_full(self, now: float) -> bool:
+        """Enough completions to measure, over long enough to be worth a decision.
+
+        Why a duration too: on a local disk 128 completions take ~10 ms, so every few ms a window
+        ended in a probe, and each limit change woke every parked writer thread (``notify_all``):
+        in a cold S run ~15% of the writer process's GIL time went to limit changes and their
+        wake-ups (docs/performance.md). On a share, 128 completions already take longer than this.
+        """
+        return (
+            self._win_count >= max(2 * self._limit, self._min_window)
+            and now - self._win_start >= self._min_window_seconds
+        )
 
     def _end_window(self, now: float) -> None:
         elapsed = now - self._win_start
