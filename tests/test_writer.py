@@ -279,6 +279,15 @@ def test_unsafe_paths_are_refused(tmp_path: Path) -> None:
             FolderFiles("/abs", (OutputFile("/abs/x", b"", "movie_strm"),)),
             FolderFiles("Movies/A", (OutputFile("Movies/B/x.strm", b"", "movie_strm"),)),
             FolderFiles("Movies/./A", (OutputFile("Movies/./A/x", b"", "movie_strm"),)),
+            FolderFiles("Movies/A", (OutputFile("Movies/A/..", b"", "movie_strm"),)),
+            FolderFiles("Movies/A", (OutputFile("Movies/A/", b"", "movie_strm"),)),
+            FolderFiles("Movies/A", (OutputFile("Movies/AB/x", b"", "movie_strm"),)),
+            FolderFiles("Movies/A", (OutputFile("Movies/A/b/x", b"", "movie_strm"),)),
+            FolderFiles("Movies/A", (OutputFile("Movies/A/a\\b", b"", "movie_strm"),)),
+            FolderFiles("Movies/A", (OutputFile("Movies/A/a\x00b", b"", "movie_strm"),)),
+            FolderFiles("", (OutputFile("x/y", b"", "movie_strm"),)),
+            FolderFiles("", (OutputFile("..", b"", "movie_strm"),)),
+            FolderFiles("", (OutputFile("/x", b"", "movie_strm"),)),
         ):
             with pytest.raises(ValueError):
                 writer.submit(batch)
