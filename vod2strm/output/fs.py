@@ -41,6 +41,11 @@ class Entry:
     is_symlink: bool
 
 
+def _strictly_inside(path: str, folder: str) -> bool:
+    """Whether ``path`` lies below ``folder`` (both normalised, as ``str(Path)`` gives them)."""
+    return path != folder and path.startswith(folder if folder.endswith("/") else folder + "/")
+
+
 class LocalFS:
     """Share I/O through the local kernel (a mounted share looks local). Stateless and thread-safe."""
 
@@ -57,7 +62,8 @@ class LocalFS:
         """
         path = Path(path)
         limit = Path(within) if within is not None else None
-        if limit is not None and (path == limit or not path.is_relative_to(limit)):
+        # A lexical test, as is_relative_to's, on the strings (the writer calls this per folder).
+        if limit is not None and not _strictly_inside(str(path), str(limit)):
             raise ValueError(f"{path} is not a folder strictly inside {limit}")
         created: list[Path] = []
         self._makedirs(path, mode, limit, created)
