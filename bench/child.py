@@ -297,7 +297,8 @@ EXPERIMENTS = {
 def _record_throttle_limits() -> list[tuple[float, int]]:
     """Record every limit the writer's throttle takes, as ``(monotonic time, limit)``.
 
-    Bench-only instrumentation: wraps ``AimdThrottle._set_limit`` of the class the writer uses.
+    Bench-only instrumentation: wraps ``AimdThrottle._set_limit`` of the class an in-process writer
+    uses, and ``WriterProcess._returned`` for the limit a writer process reports per results frame.
     """
     from vod2strm.output import throttle
 
@@ -316,6 +317,19 @@ def _record_throttle_limits() -> list[tuple[float, int]]:
 
     throttle.AimdThrottle.__init__ = init
     throttle.AimdThrottle._set_limit = set_limit
+
+    # A writer process's throttle lives in the child: its limit arrives with each results frame.
+    from vod2strm.output import writer_process
+
+    original_returned = writer_process.WriterProcess._returned
+
+    def returned(self, counts):
+        original_returned(self, counts)
+        limit = self.throttle_limit
+        if limit is not None and (not trace or trace[-1][1] != limit):
+            trace.append((time.monotonic(), limit))
+
+    writer_process.WriterProcess._returned = returned
     return trace
 
 

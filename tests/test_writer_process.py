@@ -51,6 +51,19 @@ def test_writes_every_file_and_reports_each_once(tmp_path: Path) -> None:
     assert writer._proc.returncode == 0 and no_temp_files(root)
 
 
+def test_the_childs_throttle_limit_comes_back_with_its_results(tmp_path: Path) -> None:
+    """The run (and the benchmark's limit trace) sees the limit the child's throttle chose."""
+    root = tmp_path / "lib"
+    root.mkdir()
+    settings = settings_for(root, min_workers=3, max_workers=5)
+    with WriterProcess(root, settings, on_result=Results()) as writer:
+        assert writer.throttle_limit is None  # nothing reported yet
+        for batch in library():
+            writer.submit(batch)
+        writer.flush()
+        assert writer.throttle_limit is not None and 3 <= writer.throttle_limit <= 5
+
+
 def test_identical_files_are_adopted_in_the_child_too(tmp_path: Path) -> None:
     root = tmp_path / "lib"
     root.mkdir()

@@ -11,8 +11,9 @@ docs/performance.md). In a child process the writes overlap rendering on another
 filesystem: the throttle, the folder dispatch, adoption and the temp sweep are the same code.
 
 Protocol: pickle frames over the child's stdin (``batch``, ``flush``, ``cancel``, ``close``) and
-stdout (``results``, ``flushed``, ``fatal``, ``closed``). ``submit`` blocks while too many files
-or folders are in flight (sent and not yet reported back), which bounds memory on both sides.
+stdout (``results`` with the throttle's current limit, ``flushed``, ``fatal``, ``closed``).
+``submit`` blocks while too many files or folders are in flight (sent and not yet reported
+back), which bounds memory on both sides.
 Every result comes back once, in the parent's reader thread, which calls ``on_result`` (the
 manifest is recorded there, in this process). The child reads its pipe on a thread of its own, so
 a ``cancel`` takes effect at once, ahead of the batches still queued.
@@ -79,6 +80,8 @@ class WriterProcess:
         self._on_result = on_result
         self.fatal_error: OSError | None = None
         self.fatal_reason = ""
+        #: The child's throttle limit (writes in flight allowed), as of its last results frame.
+        self.throttle_limit: int | None = None
         self._stopped = threading.Event()
         self._send_lock = threading.Lock()
         self._acked = threading.Condition()
@@ -216,6 +219,7 @@ class WriterProcess:
                 message = pickle.load(stream)
                 kind = message[0]
                 if kind == "results":
+                    self.throttle_limit = message[2]
                     folders: dict[str, int] = {}
                     for fields in message[1]:
                         result = _result(fields)
@@ -289,9 +293,15 @@ def _oserror(fields: tuple | None) -> OSError | None:
 class _Outbox:
     """Results from the writer's threads, sent in frames by one thread (the only stdout writer)."""
 
-    def __init__(self, stream: IO[bytes], writer_state: Callable[[], tuple | None]):
+    def __init__(
+        self,
+        stream: IO[bytes],
+        writer_state: Callable[[], tuple | None],
+        throttle_limit: Callable[[], int | None],
+    ):
         self._stream = stream
         self._writer_state = writer_state
+        self._throttle_limit = throttle_limit
         self._cond = threading.Condition()
         self._results: list[tuple] = []
         self._control: list[tuple] = []
@@ -331,7 +341,7 @@ class _Outbox:
                 )
                 results, self._results = self._results, []
                 control, self._control = self._control, []
-            frames: list[tuple] = [("results", results)] if results else []
+            frames: list[tuple] = [("results", results, self._throttle_limit())] if results else []
             fatal = None if self._fatal_sent else self._writer_state()
             if fatal is not None:
                 self._fatal_sent = True
@@ -417,7 +427,7 @@ def main(argv: list[str]) -> int:
         error = made[0].fatal_error if made else None
         return None if error is None else (_error_fields(error), made[0].fatal_reason or str(error))
 
-    outbox = _Outbox(results, fatal_state)
+    outbox = _Outbox(results, fatal_state, lambda: made[0].throttle.limit if made else None)
     writer = Writer(
         Path(root), SimpleNamespace(**config), on_result=outbox.result, max_pending=_CHILD_PENDING_BATCHES
     )  # type: ignore[arg-type]
