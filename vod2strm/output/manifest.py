@@ -478,7 +478,8 @@ class Manifest:
             last = (page[-1][0], page[-1][1])
 
 
-#: What a full, failing or read-only state disk raises (its subclasses mean a bug: not these).
+#: The exact types a full, failing or read-only state disk raises; the other subclasses of
+#: ``sqlite3.DatabaseError`` (``IntegrityError``, ``ProgrammingError``, ...) mean a bug.
 _STATE_ERRORS = (sqlite3.OperationalError, sqlite3.DatabaseError)
 
 
@@ -507,7 +508,7 @@ class _Connection:
     def _call(self, method: Callable[[str, Any], sqlite3.Cursor], sql: str, args: Any) -> sqlite3.Cursor:
         try:
             return method(sql, args)
-        except _STATE_ERRORS as exc:
+        except sqlite3.DatabaseError as exc:
             if type(exc) in _STATE_ERRORS:
                 raise self._state_error(exc) from exc
             raise

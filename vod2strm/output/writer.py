@@ -191,11 +191,6 @@ class Writer:
         return self._cancelled
 
     @property
-    def throttle_limit(self) -> int:
-        """Writes in flight the throttle allows now (the same attribute as WriterProcess's)."""
-        return self.throttle.limit
-
-    @property
     def stopped(self) -> bool:
         """True once the writer takes no more work (cancelled, fatal error, or a failed callback)."""
         return self._stop.is_set()
