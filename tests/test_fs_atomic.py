@@ -245,3 +245,18 @@ def test_exists_is_dir_unlink_rmdir(tmp_path: Path) -> None:
     fs.write_atomic(tmp_path / "g", b"hello")
     assert fs.read_bytes(tmp_path / "g") == b"hello"
     assert fs.read_bytes(tmp_path / "g", 2) == b"he"
+
+
+def test_a_short_write_is_completed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``os.write`` may take fewer bytes than asked (a signal, a nearly full disk): the rest follows."""
+    real_write = os.write
+    calls: list[int] = []
+
+    def three_bytes_at_a_time(fd: int, data: bytes | memoryview) -> int:
+        calls.append(len(data))
+        return real_write(fd, bytes(data[:3]))
+
+    monkeypatch.setattr(atomic.os, "write", three_bytes_at_a_time)
+    atomic_write(tmp_path / "f.nfo", b"0123456789")
+    monkeypatch.undo()
+    assert (tmp_path / "f.nfo").read_bytes() == b"0123456789" and calls == [10, 7, 4, 1]

@@ -614,3 +614,32 @@ def test_writes_in_flight_never_exceed_the_throttle_limit_and_every_slot_comes_b
     assert fs.peak <= 2
     assert writer.written == sum(len(b.files) for b in batches)
     assert throttle.in_flight == 0
+
+
+class _ThreadRecordingFS(LocalFS):
+    """Remembers which threads wrote."""
+
+    def __init__(self) -> None:
+        self.threads: set[str] = set()
+
+    def write_atomic(self, path: Path, data: bytes, **kw: object) -> None:  # type: ignore[override]
+        self.threads.add(threading.current_thread().name)
+        super().write_atomic(path, data, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_serial_writer_writes_in_the_submitting_thread_and_a_wider_one_in_its_pool(
+    tmp_path: Path, workers: int
+) -> None:
+    """The writer process's case: at a limit of one, handing each batch to a pool thread bought no
+    overlap and cost a thread hand-off per batch; with room for more, the pool is used."""
+    root = tmp_path / "lib"
+    root.mkdir()
+    fs = _ThreadRecordingFS()
+    batches = library()
+    settings = settings_for(root, min_workers=workers, max_workers=workers)
+    with Writer(root, settings, fs=fs, on_result=Results(), inline_when_serial=True) as writer:
+        assert writer.submit_many([(batch, True, frozenset()) for batch in batches]) == len(batches)
+    assert all((root / f.relpath).read_bytes() == f.data for f in all_files(batches))
+    here = threading.current_thread().name
+    assert (fs.threads == {here}) if workers == 1 else (here not in fs.threads)

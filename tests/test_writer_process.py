@@ -174,8 +174,8 @@ def test_the_child_acts_on_cancel_while_its_writer_is_blocked() -> None:
     """A cancel queued behind batches is read at once, not after the batches ahead of it."""
     frames = io.BytesIO()
     for frame in (
-        ("batch", "a", True, frozenset()),
-        ("batch", "b", True, frozenset()),
+        ("batches", [("a", True, frozenset())]),
+        ("batches", [("b", True, frozenset())]),
         ("cancel",),
         ("close",),
     ):
@@ -192,7 +192,7 @@ def test_the_child_acts_on_cancel_while_its_writer_is_blocked() -> None:
 
 def test_the_child_cancels_when_the_parent_goes_away() -> None:
     frames = io.BytesIO()
-    pickle.dump(("batch", "a", True, frozenset()), frames)
+    pickle.dump(("batches", [("a", True, frozenset())]), frames)
     frames.seek(0)
     writer = _BlockedWriter()
     assert writer_process._serve(frames, writer, None) == ""
@@ -292,3 +292,57 @@ def test_generate_writes_through_a_child_unless_a_filesystem_is_injected(
     assert writer_process.available()
     other = make_settings(tmp_path / "b")
     assert generate.run(other, fs=LocalFS()).exit_code == 0 and made == ["process"]
+
+
+def test_submit_many_sends_several_batches_to_a_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stage goes in a few frames, as many batches to each as the in-flight bounds allow."""
+    monkeypatch.setattr(writer_process, "_MAX_FOLDERS", 8)
+    root = tmp_path / "lib"
+    root.mkdir()
+    frames: list[int] = []
+    results = Results()
+    batches = library(shows=4, movies=20)
+    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+        send = writer._send
+
+        def counting_send(message: tuple) -> bool:
+            if message[0] == "batches":
+                frames.append(len(message[1]))
+            return send(message)
+
+        monkeypatch.setattr(writer, "_send", counting_send)
+        assert writer.submit_many([(batch, True, frozenset()) for batch in batches]) == len(batches)
+        writer.flush()
+    assert sum(frames) == len(batches) and max(frames) == 8 and len(frames) < len(batches)
+    got = results.by_path()
+    assert len(got) == len(all_files(batches)) and all(r.ok for r in got.values())
+    assert all((root / f.relpath).read_bytes() == f.data for f in all_files(batches))
+
+
+def test_submit_many_obeys_the_runs_cancel_while_waiting_for_room(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run cancelled while its submit waits for room sends nothing more; the rest come back skipped."""
+    monkeypatch.setattr(writer_process, "_MAX_FOLDERS", 1)
+    root = tmp_path / "lib"
+    root.mkdir()
+    results = Results()
+    batches = library(shows=0, movies=50)
+    cancel = threading.Event()
+    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+        room = writer._has_room
+
+        def cancel_when_full(count: int) -> bool:  # the run is cancelled as the first frame is out
+            if writer._files_out:
+                cancel.set()
+            return room(count)
+
+        monkeypatch.setattr(writer, "_has_room", cancel_when_full)
+        sent = writer.submit_many([(batch, True, frozenset()) for batch in batches], cancel=cancel)
+    assert 1 <= sent < len(batches) and writer.stopped
+    got = results.by_path()
+    assert len(got) == len(all_files(batches))
+    assert sum(not r.skipped for r in got.values()) <= 2 * sent
+    assert no_temp_files(root)

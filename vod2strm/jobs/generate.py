@@ -375,8 +375,18 @@ class _Pipeline:
         if rewriting:
             # (A write that fails keeps the old bytes: _done records the old hash again.)
             self.manifest.mark_rewriting(rewriting)
+        by_root: dict[str, list[tuple[FolderFiles, bool, frozenset[str]]]] = {}
         for plan in planned:
-            self._submit(plan, old_hashes)
+            self._expect(plan, old_hashes)
+            by_root.setdefault(plan.item.root, []).extend(plan.batches)
+        for root, batches in by_root.items():
+            writer = self._writer(root)
+            if self.cancel.is_set():
+                # At once, not at the end of the chunk: on a slow share the rest of a chunk's files
+                # took 24 s to write after a cancel (bench/run.py --fs slow, one worker). The files
+                # not written come back skipped and keep their old bytes and hashes.
+                writer.cancel()
+            writer.submit_many(batches, cancel=self.cancel)  # one frame per stage, not per item
 
     def _plan(self, item: LibraryItem, fingerprint: str | None, old_hashes: dict) -> _Plan | None:
         """Compare an item's files with the manifest: what to send the writer (None: nothing).
@@ -419,7 +429,8 @@ class _Pipeline:
             return None
         return _Plan(item, fingerprint, records, batches, rewriting, to_send, top_folder)
 
-    def _submit(self, plan: _Plan, old_hashes: dict) -> None:
+    def _expect(self, plan: _Plan, old_hashes: dict) -> None:
+        """Register a plan's files before they are sent: their results may come back at once."""
         item = plan.item
         sent = [(item.root, f.relpath) for batch, _, _ in plan.batches for f in batch.files]
         pending = _PendingItem(
@@ -436,14 +447,6 @@ class _Pipeline:
             self._pending[item.key] = pending
             for ident in sent:
                 self._owner[ident] = item.key
-        writer = self._writer(item.root)
-        if self.cancel.is_set():
-            # At once, not at the end of the chunk: on a slow share the rest of a chunk's files
-            # took 24 s to write after a cancel (bench/run.py --fs slow, one worker). The files
-            # not written come back skipped and keep their old bytes and hashes.
-            writer.cancel()
-        for batch, adopt, verify_only in plan.batches:
-            writer.submit(batch, adopt=adopt, if_missing=verify_only)
 
     def _record(
         self, key: str, section: str, root: str, fingerprint: str | None, records: dict, folder: str

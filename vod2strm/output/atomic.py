@@ -54,8 +54,10 @@ def temp_name(target_name: str) -> str:
     The target's name is kept (truncated on a UTF-8 character boundary if needed) only so a human
     looking at a leftover file knows what it was; uniqueness comes from the token and serial.
     """
-    head = f"{TEMP_PREFIX}{_token}{next(_serial):x}-"
-    budget = _NAME_MAX - len(head.encode()) - len(_TEMP_SUFFIX)
+    head = f"{TEMP_PREFIX}{_token}{next(_serial):x}-"  # ASCII: its length is its size in bytes
+    budget = _NAME_MAX - len(head) - len(_TEMP_SUFFIX)
+    if 4 * len(target_name) <= budget:  # no character takes more than 4 bytes: it fits as it is
+        return head + target_name + _TEMP_SUFFIX
     raw = os.fsencode(target_name)
     if len(raw) > budget:
         cut = budget
@@ -72,7 +74,10 @@ def is_temp_name(name: str) -> bool:
 
 def _write_all(fd: int, data: bytes) -> None:
     """Write every byte (``os.write`` may write less than asked). Separate so tests can fail it midway."""
-    view = memoryview(data)
+    written = os.write(fd, data)  # a regular file takes it all at once, short of a full disk
+    if written == len(data):
+        return
+    view = memoryview(data)[max(written, 0) :]
     while view:
         written = os.write(fd, view)
         if written <= 0:  # pragma: no cover - a regular file never returns 0 for a non-empty write

@@ -13,6 +13,10 @@ Why it is shaped like this (measurements in ``shared/tools/README.md``):
   memory stays flat however large the catalog is.
 - **Adaptive concurrency.** Each file write takes a slot of :class:`AimdThrottle`, which adapts how
   many writes are in flight between ``min_workers`` and ``max_workers`` from observed throughput.
+- **Serial means inline** (``inline_when_serial``, the writer process). While the throttle allows
+  one write at a time and no task is running, ``submit`` writes the batch in the calling thread:
+  handing a one- or two-file batch to a pool thread bought no overlap there and cost a thread
+  hand-off per batch (docs/performance.md). A raised limit sends batches to the pool again.
 - **Folders made once per run.** A thread-safe cache remembers folders known to exist; the first
   batch for a folder costs one ``mkdir`` round trip (more only for missing parents); the folders the
   writer actually creates get ``dir_mode``/``group``.
@@ -42,7 +46,7 @@ import posixpath
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +136,7 @@ class Writer:
         max_consecutive_errors: int = 100,
         clock: Callable[[], float] = time.perf_counter,
         folder_cache_size: int = 4096,
+        inline_when_serial: bool = False,
     ):
         self.root = Path(root)
         self._fs = fs if fs is not None else LocalFS()
@@ -144,6 +149,7 @@ class Writer:
         workers = settings.max_workers
         self.throttle = throttle if throttle is not None else AimdThrottle(settings.min_workers, workers)
         self._max_consecutive_errors = max_consecutive_errors
+        self._inline_when_serial = inline_when_serial
         self._slots = threading.BoundedSemaphore(max_pending or 2 * workers)
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vod2strm-writer")
 
@@ -261,12 +267,34 @@ class Writer:
             return False
         with self._lock:
             self._outstanding += 1
+            inline = self._inline_when_serial and self._outstanding == 1 and self.throttle.limit == 1
+        if inline:
+            self._run_batch(batch, base, adopt, if_missing)
+            return True
         try:
             self._pool.submit(self._run_batch, batch, base, adopt, if_missing)
         except BaseException:
             self._task_done()
             raise
         return True
+
+    def submit_many(
+        self,
+        batches: Sequence[tuple[FolderFiles, bool, frozenset[str]]],
+        *,
+        cancel: threading.Event | None = None,
+    ) -> int:
+        """:meth:`submit` each ``(batch, adopt, if_missing)``; how many were accepted.
+
+        ``cancel`` (the run's event) is obeyed between batches: :meth:`submit` may block for a
+        while behind a slow share, and the batches after a cancel are skipped, not written.
+        """
+        accepted = 0
+        for batch, adopt, if_missing in batches:
+            if cancel is not None and cancel.is_set():
+                self.cancel()
+            accepted += self.submit(batch, adopt=adopt, if_missing=if_missing)
+        return accepted
 
     def verify_folder(
         self, folder: str, expected_names: Iterable[str], *, root: Path | None = None
@@ -348,11 +376,13 @@ class Writer:
         elif listing is not None:
             listing.wait()  # another batch is sweeping this folder: never write a temp file beside it
         throttle = self.throttle
+        clock = self._clock
+        name_at = len(batch.folder) + 1 if batch.folder else 0  # check_batch: files sit directly inside
         holding = False  # a throttle slot kept from this batch's last write (AimdThrottle.complete)
         try:
             for i, f in enumerate(files):
                 # present is None when another batch listed this folder: a file may or may not exist.
-                exists = present is None or posixpath.basename(f.relpath) in present
+                exists = present is None or f.relpath[name_at:] in present
                 if exists and present is not None and f.relpath in if_missing:
                     self._report(WriteResult(f.relpath, f.kind, True, None, 0.0, adopted=True, file=f))
                     continue
@@ -367,7 +397,7 @@ class Writer:
                         return len(files)
                 error: OSError | None = None
                 adopted = False
-                started = self._clock()
+                started = clock()
                 try:
                     target = prefix + f.relpath
                     adopted = adopt and exists and self._same_bytes(target, f.data)
@@ -378,12 +408,12 @@ class Writer:
                 except OSError as exc:
                     error = exc
                 finally:
-                    seconds = self._clock() - started
+                    seconds = clock() - started
                     congested = error is not None and error.errno not in PATH_ERRNOS
                     holding = throttle.complete(seconds, ok=not congested)
                 if error is not None:
                     self._classify(error, base, folder)
-                else:
+                elif self._consecutive_errors:  # read without the lock: only a streak needs it
                     with self._lock:
                         self._consecutive_errors = 0
                 self._report(

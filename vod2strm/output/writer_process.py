@@ -10,7 +10,7 @@ docs/performance.md). In a child process the writes overlap rendering on another
 ``fatal_error``, ``fatal_reason``), and the child runs an ordinary ``Writer`` on the real
 filesystem: the throttle, the folder dispatch, adoption and the temp sweep are the same code.
 
-Protocol: pickle frames over the child's stdin (``batch``, ``flush``, ``cancel``, ``close``) and
+Protocol: pickle frames over the child's stdin (``batches``, ``flush``, ``cancel``, ``close``) and
 stdout (``results`` with the throttle's current limit, ``flushed``, ``fatal``, ``closed``).
 ``submit`` blocks while too many files or folders are in flight (sent and not yet reported
 back), which bounds memory on both sides.
@@ -30,6 +30,7 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import functools
 import os
 import pickle
 import posixpath
@@ -38,7 +39,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, TYPE_CHECKING, Any
@@ -58,6 +59,8 @@ _RESULTS_PER_FRAME = 256
 _IDLE_SEND_SECONDS = 0.05
 _PR_SET_PDEATHSIG = 1
 _PIPE_BYTES = 1 << 20
+#: How often a submit waiting for room looks at the run's cancel event.
+_CANCEL_POLL_SECONDS = 0.1
 #: Most files, and folder batches, sent and not yet reported back (see WriterProcess._has_room).
 _MAX_FILES = 4096
 _MAX_FOLDERS = 256
@@ -134,21 +137,57 @@ class WriterProcess:
         self, batch: FolderFiles, *, adopt: bool = True, if_missing: frozenset[str] = frozenset()
     ) -> bool:
         """Queue one folder's files in the child; blocks while its queue (and the pipe) is full."""
-        check_batch(batch)
-        count = len(batch.files)
-        with self._room:
-            self._room.wait_for(lambda: self._ended or self._stopped.is_set() or self._has_room(count))
-            sent = not self._stopped.is_set() and not self._ended
-            if sent:
-                self._files_out += count
-                self._folders_out[batch.folder] = self._folders_out.get(batch.folder, 0) + count
-        if sent and self._send(("batch", batch, adopt, if_missing)):
-            return True
-        if sent:  # the child is gone: these files will never be reported by it
-            self._returned({batch.folder: count})
-        for f in batch.files:
-            self._deliver(WriteResult(f.relpath, f.kind, False, None, 0.0, skipped=True))
-        return False
+        return self.submit_many([(batch, adopt, if_missing)]) == 1
+
+    def submit_many(
+        self,
+        batches: Sequence[tuple[FolderFiles, bool, frozenset[str]]],
+        *,
+        cancel: threading.Event | None = None,
+    ) -> int:
+        """Queue ``(batch, adopt, if_missing)`` triples, as many to a frame as the child has room for.
+
+        Why frames of several: one frame per batch (an episode, a movie) cost a pickle call and a
+        pipe write here, and a wake-up of the child's reader there, per one or two files. Returns
+        how many were sent; the rest come back ``skipped`` (the run stopped, ``cancel`` was set, or
+        the child is gone). ``cancel`` (the run's event) is checked while waiting for room too.
+        """
+        for batch, _, _ in batches:
+            check_batch(batch)
+
+        sent = 0
+        while sent < len(batches):
+            if cancel is not None and cancel.is_set():
+                self.cancel()
+            with self._room:
+                first = len(batches[sent][0].files)
+                has_room = self._room.wait_for(functools.partial(self._can_send, first), _CANCEL_POLL_SECONDS)
+                if self._ended or self._stopped.is_set():
+                    break
+                if not has_room:
+                    continue  # look at the cancel event again
+                end, counts = sent, {}
+                while end < len(batches):
+                    batch = batches[end][0]
+                    count = len(batch.files)
+                    if end > sent and not self._has_room(count):
+                        break
+                    self._files_out += count
+                    self._folders_out[batch.folder] = self._folders_out.get(batch.folder, 0) + count
+                    counts[batch.folder] = counts.get(batch.folder, 0) + count
+                    end += 1
+            if not self._send(("batches", batches[sent:end])):
+                self._returned(counts)  # the child is gone: these files will never be reported by it
+                break
+            sent = end
+        for batch, _, _ in batches[sent:]:
+            for f in batch.files:
+                self._deliver(WriteResult(f.relpath, f.kind, False, None, 0.0, skipped=True))
+        return sent
+
+    def _can_send(self, count: int) -> bool:
+        """Whether a submit waiting for room may go on (to send, or to find the run stopped)."""
+        return self._ended or self._stopped.is_set() or self._has_room(count)
 
     def _has_room(self, count: int) -> bool:
         """In flight: at most _MAX_FILES files (one rendering stage keeps the child busy) and
@@ -389,8 +428,9 @@ def _serve(commands: IO[bytes], writer: Writer, outbox: _Outbox) -> str:
         while True:
             message = inbox.get()
             kind = message[0]
-            if kind == "batch":
-                writer.submit(message[1], adopt=message[2], if_missing=message[3])
+            if kind == "batches":
+                for batch, adopt, if_missing in message[1]:
+                    writer.submit(batch, adopt=adopt, if_missing=if_missing)
             elif kind == "flush":
                 writer.join()
                 outbox.control(("flushed", message[1]))
@@ -429,7 +469,11 @@ def main(argv: list[str]) -> int:
 
     outbox = _Outbox(results, fatal_state, lambda: made[0].throttle.limit if made else None)
     writer = Writer(
-        Path(root), SimpleNamespace(**config), on_result=outbox.result, max_pending=_CHILD_PENDING_BATCHES
+        Path(root),
+        SimpleNamespace(**config),
+        on_result=outbox.result,
+        max_pending=_CHILD_PENDING_BATCHES,
+        inline_when_serial=True,
     )  # type: ignore[arg-type]
     made.append(writer)
     unexpected = _serve(commands, writer, outbox)
