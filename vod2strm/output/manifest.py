@@ -42,6 +42,7 @@ _BATCH = 500  # SQLite's default variable limit is 32766; stay far below it
 #: this many rows or this many seconds, whichever comes first. A commit per item cost more than
 #: the rows themselves (about a third of the writer threads' time in a cold run, bench/).
 _GROUP_ROWS = 2000
+_WAL_CHECKPOINT_PAGES = 10_000  # of 4 KiB (SQLite's default is 1,000)
 _GROUP_SECONDS = 1.0
 
 _SCHEMA = """
@@ -162,6 +163,10 @@ class Manifest:
             db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            # Copy the log into the database every ~40 MB rather than every 4 MB: a cold run's rows
+            # land all over the path-ordered tree, and each checkpoint wrote the same hot pages
+            # again. bench/manifest_replay.py: 5-14% less CPU.
+            db.execute(f"PRAGMA wal_autocheckpoint={_WAL_CHECKPOINT_PAGES}")
             problems = db.execute("PRAGMA quick_check").fetchall()
             if problems != [("ok",)]:
                 raise sqlite3.DatabaseError(" ".join(" ".join(str(p[0]) for p in problems[:3]).split()))
