@@ -42,8 +42,10 @@ _BATCH = 500  # SQLite's default variable limit is 32766; stay far below it
 #: this many rows or this many seconds, whichever comes first. A commit per item cost more than
 #: the rows themselves (about a third of the writer threads' time in a cold run, bench/).
 _GROUP_ROWS = 2000
-_WAL_CHECKPOINT_PAGES = 10_000  # of 4 KiB (SQLite's default is 1,000)
 _GROUP_SECONDS = 1.0
+#: Pages of 4 KiB the write-ahead log grows to before it is copied into the database (SQLite's
+#: default is 1,000; see Manifest.open).
+_WAL_CHECKPOINT_PAGES = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
