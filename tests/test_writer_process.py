@@ -294,6 +294,11 @@ def test_generate_writes_through_a_child_unless_a_filesystem_is_injected(
     assert generate.run(other, fs=LocalFS()).exit_code == 0 and made == ["process"]
 
 
+def _submissions(batches: list[FolderFiles]) -> list[tuple[FolderFiles, bool, frozenset[str]]]:
+    """``submit_many``'s arguments for new files: adopt what is there, no ``--verify`` names."""
+    return [(batch, True, frozenset()) for batch in batches]
+
+
 def test_submit_many_sends_several_batches_to_a_frame(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -313,7 +318,7 @@ def test_submit_many_sends_several_batches_to_a_frame(
             return send(message)
 
         monkeypatch.setattr(writer, "_send", counting_send)
-        assert writer.submit_many([(batch, True, frozenset()) for batch in batches]) == len(batches)
+        assert writer.submit_many(_submissions(batches)) == len(batches)
         writer.flush()
     assert sum(frames) == len(batches) and max(frames) == 8 and len(frames) < len(batches)
     got = results.by_path()
@@ -340,7 +345,7 @@ def test_submit_many_obeys_the_runs_cancel_while_waiting_for_room(
             return room(count)
 
         monkeypatch.setattr(writer, "_has_room", cancel_when_full)
-        sent = writer.submit_many([(batch, True, frozenset()) for batch in batches], cancel=cancel)
+        sent = writer.submit_many(_submissions(batches), cancel=cancel)
     assert 1 <= sent < len(batches) and writer.stopped
     got = results.by_path()
     assert len(got) == len(all_files(batches))

@@ -380,13 +380,11 @@ class _Pipeline:
             self._expect(plan, old_hashes)
             by_root.setdefault(plan.item.root, []).extend(plan.batches)
         for root, batches in by_root.items():
-            writer = self._writer(root)
-            if self.cancel.is_set():
-                # At once, not at the end of the chunk: on a slow share the rest of a chunk's files
-                # took 24 s to write after a cancel (bench/run.py --fs slow, one worker). The files
-                # not written come back skipped and keep their old bytes and hashes.
-                writer.cancel()
-            writer.submit_many(batches, cancel=self.cancel)  # one frame per stage, not per item
+            # One frame per stage, not per item. The cancel is obeyed between batches, not at the
+            # end of the chunk: on a slow share the rest of a chunk's files took 24 s to write after
+            # a cancel (bench/run.py --fs slow, one worker). Files not written come back skipped
+            # and keep their old bytes and hashes.
+            self._writer(root).submit_many(batches, cancel=self.cancel)
 
     def _plan(self, item: LibraryItem, fingerprint: str | None, old_hashes: dict) -> _Plan | None:
         """Compare an item's files with the manifest: what to send the writer (None: nothing).

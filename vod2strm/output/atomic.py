@@ -77,7 +77,7 @@ def _write_all(fd: int, data: bytes) -> None:
     written = os.write(fd, data)  # a regular file takes it all at once, short of a full disk
     if written == len(data):
         return
-    view = memoryview(data)[max(written, 0) :]
+    view = memoryview(data)[written:]
     while view:
         written = os.write(fd, view)
         if written <= 0:  # pragma: no cover - a regular file never returns 0 for a non-empty write
