@@ -148,6 +148,22 @@ def test_series_rows_bring_eligible_episodes_in_order_with_preferred_account(tmp
     assert row.source.account_name == "Main"
 
 
+def test_an_episode_without_the_series_account_takes_the_highest_priority_then_the_lowest_id(tmp_path):
+    main = M3UAccountFactory(name="Main", priority=50)
+    low, high, tie = (M3UAccountFactory(name=n, priority=p) for n, p in (("Low", 1), ("High", 9), ("Tie", 9)))
+    series = SeriesFactory(name="Show")
+    M3USeriesRelationFactory(series=series, m3u_account=main)
+    by_priority, by_id = (EpisodeFactory(series=series, season_number=1, episode_number=n) for n in (1, 2))
+    M3UEpisodeRelationFactory(episode=by_priority, m3u_account=low, series_relation=None)
+    best = M3UEpisodeRelationFactory(episode=by_priority, m3u_account=high, series_relation=None)
+    first = M3UEpisodeRelationFactory(episode=by_id, m3u_account=tie, series_relation=None)
+    M3UEpisodeRelationFactory(episode=by_id, m3u_account=high, series_relation=None)
+
+    (row,) = queries.iter_series(make_settings(tmp_path))
+    chosen = {e.id: e.source.relation_id for e in row.episodes}
+    assert chosen == {by_priority.id: best.id, by_id.id: first.id}
+
+
 def test_series_without_episodes_is_yielded_empty(tmp_path):
     series = SeriesFactory()
     M3USeriesRelationFactory(series=series)

@@ -318,14 +318,13 @@ def _episodes_for(eligible: dict[int, _Candidate], settings: Settings) -> dict[i
             *_STREAM_COLUMNS,
         )
     )
-    chosen: dict[int, tuple[tuple[int, int, int], Sequence[Any]]] = {}
+    preferred = {sid: candidate.source.account_id for sid, candidate in eligible.items()}
+    chosen: dict[int, Sequence[Any]] = {}
     for row in relations:
-        episode_id, series_id, rel_id, account_id, priority = row[:5]
-        preferred = eligible[series_id].source.account_id
-        rank = (0 if account_id == preferred else 1, -(priority or 0), rel_id)
-        current = chosen.get(episode_id)
-        if current is None or rank < current[0]:
-            chosen[episode_id] = (rank, row)
+        current = chosen.get(row[0])
+        # Most episodes have one relation: rank only when there is a choice to make.
+        if current is None or _episode_rank(row, preferred) < _episode_rank(current, preferred):
+            chosen[row[0]] = row
     direct = settings.url_mode == "direct"
     episodes: dict[int, list[EpisodeRow]] = defaultdict(list)
     rows = (
@@ -334,15 +333,30 @@ def _episodes_for(eligible: dict[int, _Candidate], settings: Settings) -> dict[i
         .values_list(*_EPISODE_COLUMNS)
     )
     for row in rows:
-        best = chosen.get(row[0])
-        if best is None:
+        relation = chosen.get(row[0])
+        if relation is None:
             continue
-        _, series_id, rel_id, account_id, _priority, account_name = best[1][:6]
+        series_id = row[1]
         category = eligible[series_id].source
-        relation = (rel_id, account_id, category.category_id, category.category_name, 0, account_name)
-        source = _source("episode", relation, best[1][6:], direct)
-        episodes[row[1]].append(_episode_row(row, source))
+        source = Source(
+            relation[2],  # relation_id
+            relation[3],  # account_id
+            relation[5],  # account_name
+            str(relation[6]),  # stream_id
+            relation[7],  # container_extension
+            category.category_id,
+            category.category_name,
+            _direct_url("episode", relation[6:]) if direct else None,
+        )
+        episodes[series_id].append(_episode_row(row, source))
     return {sid: tuple(eps) for sid, eps in episodes.items()}
+
+
+def _episode_rank(relation: Sequence[Any], preferred: dict[int, int]) -> tuple[int, int, int]:
+    """Order of an episode relation ``(episode_id, series_id, id, account_id, priority, ...)``:
+    the series' chosen account first, then the highest account priority, then the lowest id."""
+    _episode_id, series_id, rel_id, account_id, priority = relation[:5]
+    return (0 if account_id == preferred[series_id] else 1, -(priority or 0), rel_id)
 
 
 def eligible_relations(relation_model, settings: Settings):
