@@ -3,6 +3,8 @@ chunks only (never with items, relations per item or episodes per series)."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import math
 
 import pytest
@@ -23,6 +25,8 @@ from tests.factories import (
 )
 from vod2strm import conf
 from vod2strm.catalog import queries
+from vod2strm.library import items, nfo
+from vod2strm.library.strm import render_strm
 from vod2strm.standalone import models
 
 pytestmark = pytest.mark.django_db
@@ -162,6 +166,37 @@ def test_an_episode_without_the_series_account_takes_the_highest_priority_then_t
     (row,) = queries.iter_series(make_settings(tmp_path))
     chosen = {e.id: e.source.relation_id for e in row.episodes}
     assert chosen == {by_priority.id: best.id, by_id.id: first.id}
+
+
+def test_episode_rows_keep_the_drivers_values_and_render_as_converted_ones_would(tmp_path):
+    # Episodes skip Django's converters (queries._unconverted): SQLite gives the uuid as 32 hex
+    # digits, a naive datetime and JSON text. The files must not see the difference.
+    account = M3UAccountFactory()
+    series = SeriesFactory(name="Show")
+    series_relation = M3USeriesRelationFactory(series=series, m3u_account=account)
+    props = {"movie_image": "https://img.example/e1.jpg", "plot": "A plot", "unused": [1, 2]}
+    episode = EpisodeFactory(
+        series=series, air_date=datetime.date(2020, 1, 2), description=None, custom_properties=props
+    )
+    M3UEpisodeRelationFactory(episode=episode, series_relation=series_relation)
+    settings = make_settings(tmp_path)
+
+    (row,) = queries.iter_series(settings)
+    (got,) = row.episodes
+    model = models.Episode.objects.get(pk=episode.pk)
+    converted = dataclasses.replace(
+        got,
+        uuid=model.uuid,
+        custom_properties=model.custom_properties,
+        created_at=model.created_at,
+        air_date=model.air_date,
+    )
+    assert nfo.episode_nfo(row, got, settings) == nfo.episode_nfo(row, converted, settings)
+    assert render_strm("episode", got.uuid, got.source, settings) == render_strm(
+        "episode", model.uuid, got.source, settings
+    )
+    assert str(model.uuid).encode() in render_strm("episode", got.uuid, got.source, settings)
+    assert items._used_properties(got.custom_properties) == items._used_properties(props)
 
 
 def test_series_without_episodes_is_yielded_empty(tmp_path):

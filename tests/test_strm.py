@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
+from uuid import UUID
 
 import pytest
 
@@ -96,3 +97,16 @@ def test_uuid_reaches_the_url() -> None:
     a = render_strm("movie", "old-uuid", make_source(), make_settings())
     b = render_strm("movie", "new-uuid", make_source(), make_settings())
     assert b"old-uuid" in a and b"new-uuid" in b
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        UUID("18cc6ae9-17a9-4c7b-8b93-42b6409808ad"),
+        "18cc6ae917a94c7b8b9342b6409808ad",  # SQLite's column, as the driver returns it
+        "18CC6AE9-17A9-4C7B-8B93-42B6409808AD",
+    ],
+)
+def test_every_text_form_of_a_uuid_gives_the_same_url(given) -> None:
+    body = render_strm("episode", given, make_source(), make_settings())
+    assert b"/proxy/vod/episode/18cc6ae9-17a9-4c7b-8b93-42b6409808ad?" in body

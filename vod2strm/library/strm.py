@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import quote, urlsplit
+from uuid import UUID
 
 if TYPE_CHECKING:
-    from uuid import UUID
-
     from vod2strm.catalog.rows import Source
     from vod2strm.conf import Settings
 
@@ -33,6 +32,17 @@ def _quoted(value: object) -> str:
     return text if _UNRESERVED.fullmatch(text) else quote(text, safe="")
 
 
+def uuid_text(uuid: UUID | str) -> str:
+    """The canonical hyphenated form Dispatcharr's proxy URLs use, from a ``UUID`` or any text form
+    a driver gives (SQLite stores 32 hex digits); text that is no uuid is kept as it is."""
+    if isinstance(uuid, UUID):
+        return str(uuid)
+    try:
+        return str(UUID(uuid))
+    except (TypeError, ValueError):
+        return str(uuid)
+
+
 def proxy_url(kind: Kind, uuid: UUID | str, source: Source, settings: Settings) -> str:
     """Dispatcharr's proxy URL for one item and the relation chosen for it.
 
@@ -47,7 +57,7 @@ def proxy_url(kind: Kind, uuid: UUID | str, source: Source, settings: Settings) 
     base = settings.base_url.rstrip("/")
     stream_id = _quoted(source.stream_id)
     account_id = _quoted(source.account_id)
-    item = _quoted(uuid)
+    item = _quoted(uuid_text(uuid))
     return f"{base}/proxy/vod/{kind}/{item}?stream_id={stream_id}&m3u_account_id={account_id}"
 
 
