@@ -157,12 +157,12 @@ class _BlockedWriter:
 
     def __init__(self) -> None:
         self._cancelled = threading.Event()
-        self.submitted: list[str] = []
+        self.submitted: list[FolderFiles] = []
 
     def cancel(self) -> None:
         self._cancelled.set()
 
-    def submit(self, batch: str, *, adopt: bool, if_missing: frozenset[str]) -> bool:
+    def submit(self, batch: FolderFiles, *, adopt: bool, if_missing: frozenset[str]) -> bool:
         self.submitted.append(batch)
         return self._cancelled.wait(WAIT)
 
@@ -174,8 +174,8 @@ def test_the_child_acts_on_cancel_while_its_writer_is_blocked() -> None:
     """A cancel queued behind batches is read at once, not after the batches ahead of it."""
     frames = io.BytesIO()
     for frame in (
-        ("batches", [("a", True, frozenset())]),
-        ("batches", [("b", True, frozenset())]),
+        ("batches", [("a", (), True, frozenset())]),
+        ("batches", [("b", (), True, frozenset())]),
         ("cancel",),
         ("close",),
     ):
@@ -187,12 +187,12 @@ def test_the_child_acts_on_cancel_while_its_writer_is_blocked() -> None:
     loop.start()
     loop.join(WAIT)
     assert not loop.is_alive() and writer._cancelled.is_set()
-    assert served == [""] and writer.submitted == ["a", "b"]
+    assert served == [""] and [batch.folder for batch in writer.submitted] == ["a", "b"]
 
 
 def test_the_child_cancels_when_the_parent_goes_away() -> None:
     frames = io.BytesIO()
-    pickle.dump(("batches", [("a", True, frozenset())]), frames)
+    pickle.dump(("batches", [("a", (), True, frozenset())]), frames)
     frames.seek(0)
     writer = _BlockedWriter()
     assert writer_process._serve(frames, writer, None) == ""

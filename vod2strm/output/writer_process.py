@@ -45,11 +45,11 @@ from types import SimpleNamespace
 from typing import IO, TYPE_CHECKING, Any
 
 import vod2strm
+from vod2strm.library.items import FolderFiles, OutputFile
 from vod2strm.output.writer import Writer, WriteResult, check_batch
 
 if TYPE_CHECKING:
     from vod2strm.conf import Settings
-    from vod2strm.library.items import FolderFiles
 
 #: The settings the child's Writer reads.
 _WRITER_SETTINGS = ("fsync", "file_mode", "dir_mode", "group", "min_workers", "max_workers")
@@ -176,7 +176,7 @@ class WriterProcess:
                     self._folders_out[batch.folder] = self._folders_out.get(batch.folder, 0) + count
                     counts[batch.folder] = counts.get(batch.folder, 0) + count
                     end += 1
-            if not self._send(("batches", batches[sent:end])):
+            if not self._send(("batches", [_wire(*triple) for triple in batches[sent:end]])):
                 self._returned(counts)  # the child is gone: these files will never be reported by it
                 break
             sent = end
@@ -310,6 +310,14 @@ def _widen(pipe: IO[bytes]) -> None:
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
 
 
+def _wire(batch: FolderFiles, adopt: bool, if_missing: frozenset[str]) -> tuple:
+    """A batch as plain tuples for the pipe: pickling the dataclasses themselves took 3.4 µs per
+    file (each object goes through ``__reduce_ex__``) against 1.0 µs for building and pickling
+    these tuples, and unpickling 1.1 µs against 0.65 µs with the objects rebuilt (timeit, a stage
+    of 20,000 episode files)."""
+    return batch.folder, tuple([(f.relpath, f.data, f.kind) for f in batch.files]), adopt, if_missing
+
+
 def _result(fields: tuple) -> WriteResult:
     relpath, kind, ok, error, seconds, skipped, adopted = fields
     return WriteResult(relpath, kind, ok, _oserror(error), seconds, skipped=skipped, adopted=adopted)
@@ -429,7 +437,8 @@ def _serve(commands: IO[bytes], writer: Writer, outbox: _Outbox) -> str:
             message = inbox.get()
             kind = message[0]
             if kind == "batches":
-                for batch, adopt, if_missing in message[1]:
+                for folder, files, adopt, if_missing in message[1]:
+                    batch = FolderFiles(folder, tuple([OutputFile(*f) for f in files]))
                     writer.submit(batch, adopt=adopt, if_missing=if_missing)
             elif kind == "flush":
                 writer.join()
