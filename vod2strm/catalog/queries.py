@@ -196,17 +196,27 @@ def _direct_url(kind: str, stream: Sequence[Any]) -> str | None:
     return relation.get_stream_url()
 
 
-def _source(kind: str, relation: Sequence[Any], stream: Sequence[Any], direct: bool) -> Source:
-    rel_id, account_id, category_id, category_name, _priority, account_name = relation
+def _source(
+    kind: str,
+    relation_id: int,
+    account_id: int,
+    account_name: str,
+    category_id: int | None,
+    category_name: str | None,
+    stream: Sequence[Any],
+    direct: bool,
+) -> Source:
+    """The chosen relation as a row's ``Source``; ``stream`` is the ``_STREAM_COLUMNS`` values (or
+    just the stream id). Positional: this runs once per episode, a million times at size M."""
     return Source(
-        relation_id=rel_id,
-        account_id=account_id,
-        account_name=account_name,
-        stream_id=str(stream[0]),
-        container_extension=stream[1] if len(stream) > 1 else None,
-        category_id=category_id,
-        category_name=category_name,
-        direct_url=_direct_url(kind, stream) if direct else None,
+        relation_id,
+        account_id,
+        account_name,
+        str(stream[0]),
+        stream[1] if len(stream) > 1 else None,
+        category_id,
+        category_name,
+        _direct_url(kind, stream) if direct else None,
     )
 
 
@@ -219,7 +229,10 @@ def _eligible_candidates(
     for row in rows:
         item_id, relation, stream = row[0], row[1:7], row[7:]
         if rules.allows(relation[1], relation[2], relation[3]):
-            source = _source(kind, relation, stream, direct)
+            rel_id, account_id, category_id, category_name, _priority, account_name = relation
+            source = _source(
+                kind, rel_id, account_id, account_name, category_id, category_name, stream, direct
+            )
             by_item[item_id].append(_Candidate(item_id, relation[4] or 0, source))
     return by_item
 
@@ -355,15 +368,16 @@ def _episodes_for(eligible: dict[int, _Candidate], settings: Settings) -> dict[i
             continue
         series_id = row[1]
         category = eligible[series_id].source
-        source = Source(
-            relation[2],  # relation_id
-            relation[3],  # account_id
-            relation[5],  # account_name
-            str(relation[6]),  # stream_id
-            relation[7],  # container_extension
+        _episode_id, _series_id, rel_id, account_id, _priority, account_name = relation[:6]
+        source = _source(
+            "episode",
+            rel_id,
+            account_id,
+            account_name,
             category.category_id,
             category.category_name,
-            _direct_url("episode", relation[6:]) if direct else None,
+            relation[6:],
+            direct,
         )
         episodes[series_id].append(_episode_row(row, source))
     return {sid: tuple(eps) for sid, eps in episodes.items()}

@@ -318,6 +318,13 @@ def _wire(batch: FolderFiles, adopt: bool, if_missing: frozenset[str]) -> tuple:
     return batch.folder, tuple([(f.relpath, f.data, f.kind) for f in batch.files]), adopt, if_missing
 
 
+def _unwire(
+    folder: str, files: Sequence[tuple[str, bytes, str]], adopt: bool, if_missing: frozenset[str]
+) -> tuple[FolderFiles, bool, frozenset[str]]:
+    """:func:`_wire` undone, in the child."""
+    return FolderFiles(folder, tuple([OutputFile(*f) for f in files])), adopt, if_missing
+
+
 def _result(fields: tuple) -> WriteResult:
     relpath, kind, ok, error, seconds, skipped, adopted = fields
     return WriteResult(relpath, kind, ok, _oserror(error), seconds, skipped=skipped, adopted=adopted)
@@ -437,8 +444,8 @@ def _serve(commands: IO[bytes], writer: Writer, outbox: _Outbox) -> str:
             message = inbox.get()
             kind = message[0]
             if kind == "batches":
-                for folder, files, adopt, if_missing in message[1]:
-                    batch = FolderFiles(folder, tuple([OutputFile(*f) for f in files]))
+                for wired in message[1]:
+                    batch, adopt, if_missing = _unwire(*wired)
                     writer.submit(batch, adopt=adopt, if_missing=if_missing)
             elif kind == "flush":
                 writer.join()
