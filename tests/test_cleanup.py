@@ -45,7 +45,7 @@ def test_a_killed_writes_temp_file_does_not_keep_an_emptied_folder(generated):
     settings, movies, _ = generated
     gone, kept = movie_folder(settings.output_root, "Film 2"), movie_folder(settings.output_root, "Film 3")
     for folder in (gone, kept):
-        (folder / temp_name("movie.nfo")).write_bytes(b"<movie>half")
+        (folder / temp_name()).write_bytes(b"<movie>half")
     (kept / "poster.jpg").write_bytes(b"jellyfin poster")
     movies[2].delete()
     movies[3].delete()

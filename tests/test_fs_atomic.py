@@ -124,13 +124,26 @@ def test_fsync_option_writes_normally(tmp_path: Path) -> None:
     assert target.read_bytes() == b"synced"
 
 
-def test_temp_name_fits_255_bytes_and_keeps_utf8_whole() -> None:
-    for name in ("短" * 120 + ".strm", "é" * 200, "a" * 255, "Ω" + "x" * 254, "plain.nfo"):
-        tmp = temp_name(name)
-        assert len(tmp.encode("utf-8")) <= 255  # encodes strictly: no split character
+def test_temp_names_are_short_hidden_unique_and_recognised() -> None:
+    names = [temp_name() for _ in range(1000)]
+    assert len(set(names)) == len(names)
+    for tmp in names:
+        assert tmp.isascii() and len(tmp) < 40 and tmp.startswith(".") and tmp.endswith(".tmp")
         assert is_temp_name(tmp)
-        assert tmp.endswith(".tmp")
-    assert temp_name("a.strm") != temp_name("a.strm")
+
+
+def test_the_temp_file_sits_beside_its_target_whatever_the_path_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(atomic.os, "open", lambda p, *a: opened.append(p) or real_open(p, *a))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "Season 01").mkdir()
+    for target in (tmp_path / "a.strm", str(tmp_path / "Season 01" / "b.nfo"), "c.strm"):
+        atomic_write(target, b"x")
+    assert [os.path.dirname(p) for p in opened] == [str(tmp_path), str(tmp_path / "Season 01"), ""]
+    assert sorted(p.name for p in tmp_path.rglob("*.*")) == ["a.strm", "b.nfo", "c.strm"]
 
 
 def test_long_multibyte_target_name_is_written(tmp_path: Path) -> None:
@@ -193,9 +206,13 @@ def test_sweep_of_missing_folder_is_zero(tmp_path: Path) -> None:
 def test_makedirs_reports_created_parents_first(tmp_path: Path) -> None:
     fs = LocalFS()
     target = tmp_path / "TV Shows" / "Show" / "Season 01"
-    assert fs.makedirs(target) == [tmp_path / "TV Shows", tmp_path / "TV Shows" / "Show", target]
+    assert fs.makedirs(target) == [
+        str(tmp_path / "TV Shows"),
+        str(tmp_path / "TV Shows" / "Show"),
+        str(target),
+    ]
     assert fs.makedirs(target) == []
-    assert fs.makedirs(target.parent / "Season 02") == [target.parent / "Season 02"]
+    assert fs.makedirs(target.parent / "Season 02") == [str(target.parent / "Season 02")]
 
 
 def test_makedirs_never_creates_the_root_it_is_confined_to(tmp_path: Path) -> None:
@@ -208,12 +225,14 @@ def test_makedirs_never_creates_the_root_it_is_confined_to(tmp_path: Path) -> No
         fs.makedirs(root, within=root)
     with pytest.raises(ValueError):
         fs.makedirs(tmp_path / "elsewhere", within=root)
+    with pytest.raises(ValueError):  # compared after normalising, never as written
+        fs.makedirs(f"{root}/Movies/../../elsewhere", within=root)
 
 
 def test_makedirs_honours_umask(tmp_path: Path) -> None:
     with umask(0o027):
         created = LocalFS().makedirs(tmp_path / "a" / "b")
-    assert [mode_of(p) for p in created] == [0o750, 0o750]
+    assert [mode_of(Path(p)) for p in created] == [0o750, 0o750]
 
 
 def test_scandir_never_follows_symlinks(tmp_path: Path) -> None:

@@ -161,7 +161,7 @@ def test_writing_the_marker_sweeps_the_temp_a_killed_marker_write_left(tmp_path:
     """A run killed while writing the marker leaves its temp in the root; the next run removes it."""
     root = tmp_path / "library"
     root.mkdir()
-    leftover = root / temp_name(MARKER_NAME)
+    leftover = root / temp_name()
     leftover.write_bytes(MARKER_TEXT.encode()[:10])
     (root / "notes.txt").write_text("the user's own file")
     assert ensure_marker(root, LocalFS()) is True

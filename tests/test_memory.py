@@ -73,7 +73,7 @@ class NullFS(LocalFS):
     """Accepts every folder and write, stores nothing (the output root itself is real)."""
 
     def makedirs(self, path, mode=0o777, *, within=None):
-        return super().makedirs(path, mode) if within is None else [Path(path)]
+        return super().makedirs(path, mode) if within is None else [str(path)]
 
     def write_atomic(self, path, data, **kw):
         return None

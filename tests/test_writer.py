@@ -59,7 +59,7 @@ class CountingFS(LocalFS):
         with self.lock:
             self.calls[(op, str(path))] += 1
 
-    def makedirs(self, path: Path, mode: int = 0o777, *, within: Path | None = None) -> list[Path]:
+    def makedirs(self, path: str, mode: int = 0o777, *, within: str | None = None) -> list[str]:
         self._count("makedirs", path)
         return super().makedirs(path, mode, within=within)
 
@@ -103,8 +103,8 @@ class FaultFS(CountingFS):
             self.writes += 1
         super().write_atomic(path, data, **kw)  # type: ignore[arg-type]
 
-    def makedirs(self, path: Path, mode: int = 0o777, *, within: Path | None = None) -> list[Path]:
-        code = self.makedirs_error(path)
+    def makedirs(self, path: str, mode: int = 0o777, *, within: str | None = None) -> list[str]:
+        code = self.makedirs_error(Path(path))
         if code is not None:
             raise OSError(code, os.strerror(code), str(path))
         return super().makedirs(path, mode, within=within)

@@ -155,6 +155,8 @@ def test_cancel_skips_what_the_child_has_not_started(tmp_path: Path) -> None:
 class _BlockedWriter:
     """A child-side writer whose queue is full: ``submit`` returns only once cancelled."""
 
+    root = Path("/srv/library")
+
     def __init__(self) -> None:
         self._cancelled = threading.Event()
         self.submitted: list[FolderFiles] = []
@@ -162,7 +164,7 @@ class _BlockedWriter:
     def cancel(self) -> None:
         self._cancelled.set()
 
-    def submit(self, batch: FolderFiles, *, adopt: bool, if_missing: frozenset[str]) -> bool:
+    def submit_checked(self, batch: FolderFiles, base: Path, adopt: bool, if_missing: frozenset[str]) -> bool:
         self.submitted.append(batch)
         return self._cancelled.wait(WAIT)
 
@@ -174,8 +176,8 @@ def test_the_child_acts_on_cancel_while_its_writer_is_blocked() -> None:
     """A cancel queued behind batches is read at once, not after the batches ahead of it."""
     frames = io.BytesIO()
     for frame in (
-        ("batches", [("a", (), True, frozenset())]),
-        ("batches", [("b", (), True, frozenset())]),
+        ("batches", [(0, "a", (), True, frozenset())]),
+        ("batches", [(1, "b", (), True, frozenset())]),
         ("cancel",),
         ("close",),
     ):
@@ -192,7 +194,7 @@ def test_the_child_acts_on_cancel_while_its_writer_is_blocked() -> None:
 
 def test_the_child_cancels_when_the_parent_goes_away() -> None:
     frames = io.BytesIO()
-    pickle.dump(("batches", [("a", (), True, frozenset())]), frames)
+    pickle.dump(("batches", [(0, "a", (), True, frozenset())]), frames)
     frames.seek(0)
     writer = _BlockedWriter()
     assert writer_process._serve(frames, writer, None) == ""

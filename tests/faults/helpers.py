@@ -119,7 +119,7 @@ class FaultFS(LocalFS):
 
     # -- the boundary ---------------------------------------------------------------------------
 
-    def makedirs(self, path: Path, mode: int = 0o777, *, within: Path | None = None) -> list[Path]:
+    def makedirs(self, path: str, mode: int = 0o777, *, within: str | None = None) -> list[str]:
         self._check("mkdir", path)
         return super().makedirs(path, mode, within=within)
 
@@ -346,10 +346,10 @@ def one_line(message: str | None) -> bool:
     return bool(message) and "\n" not in message.strip() and "Traceback" not in message
 
 
-def plant_temp_file(folder: Path, target: str, data: bytes = b"half") -> Path:
+def plant_temp_file(folder: Path, data: bytes = b"half") -> Path:
     """A temp file as a crashed run leaves it (named as ``atomic_write`` names them)."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / atomic.temp_name(target)
+    path = folder / atomic.temp_name()
     path.write_bytes(data)
     return path
 

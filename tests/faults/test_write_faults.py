@@ -144,7 +144,7 @@ def test_temp_files_a_crash_just_left_are_swept_by_the_next_run(scenario):
     sc = scenario
     changed = sorted({p.rsplit("/", 1)[0] for p, data in sc.wanted.items() if sc.before.get(p) != data})
     assert len(changed) > 5
-    planted = [helpers.plant_temp_file(sc.root / folder, "Crashed.nfo", b"<movie><ti") for folder in changed]
+    planted = [helpers.plant_temp_file(sc.root / folder, b"<movie><ti") for folder in changed]
     assert len(helpers.temp_files(sc.root)) == len(planted)
     result = generate.run(sc.settings)
     assert result.exit_code == 0

@@ -8,7 +8,9 @@ file elsewhere would make the rename a cross-device copy, which is not atomic.)
 
 Temp names start with :data:`TEMP_PREFIX` and end in ``.tmp``: hidden, with an extension no media
 scanner indexes, and recognisable so :func:`sweep_temp_files` can remove exactly them and nothing
-else.
+else. They are short (prefix, token, serial) rather than carrying the target's name: a name
+the length of an episode's cost the kernel ~3% more per file on ext4 (bench/writer_replay.py's
+disk, docs/performance.md), and building it cost the writer process more than the ``os.write``.
 """
 
 from __future__ import annotations
@@ -27,18 +29,17 @@ if TYPE_CHECKING:
 
 TEMP_PREFIX = ".vod2strm-tmp-"
 _TEMP_SUFFIX = ".tmp"
-_NAME_MAX = 255  # bytes per path component on every filesystem we target
 
 # Temp names are this process's random token plus a counter: unique without a ``getrandom`` call
 # per file (each syscall hands the GIL to the rendering thread and back; see docs/performance.md).
 # ``O_EXCL`` still refuses a clash with a stray file. A forked child draws its own token.
-_token = secrets.token_hex(4)
+_head = TEMP_PREFIX + secrets.token_hex(4)
 _serial = itertools.count()
 
 
 def _new_token() -> None:
-    global _token, _serial
-    _token, _serial = secrets.token_hex(4), itertools.count()
+    global _head, _serial
+    _head, _serial = TEMP_PREFIX + secrets.token_hex(4), itertools.count()
 
 
 os.register_at_fork(after_in_child=_new_token)
@@ -48,23 +49,9 @@ _OPEN_FLAGS = (
 )
 
 
-def temp_name(target_name: str) -> str:
-    """A fresh temp name for ``target_name``: prefix + token and serial + target, at most 255 bytes.
-
-    The target's name is kept (truncated on a UTF-8 character boundary if needed) only so a human
-    looking at a leftover file knows what it was; uniqueness comes from the token and serial.
-    """
-    head = f"{TEMP_PREFIX}{_token}{next(_serial):x}-"  # ASCII: its length is its size in bytes
-    budget = _NAME_MAX - len(head) - len(_TEMP_SUFFIX)
-    if 4 * len(target_name) <= budget:  # no character takes more than 4 bytes: it fits as it is
-        return head + target_name + _TEMP_SUFFIX
-    raw = os.fsencode(target_name)
-    if len(raw) > budget:
-        cut = budget
-        while cut > 0 and (raw[cut] & 0xC0) == 0x80:  # do not split a multi-byte character
-            cut -= 1
-        raw = raw[:cut]
-    return head + os.fsdecode(raw) + _TEMP_SUFFIX
+def temp_name() -> str:
+    """A fresh temp file name: prefix, this process's token and a serial (ASCII, under 40 bytes)."""
+    return f"{_head}{next(_serial):x}{_TEMP_SUFFIX}"
 
 
 def is_temp_name(name: str) -> bool:
@@ -104,9 +91,11 @@ def atomic_write(
       round trips per file, and a crash is already safe without it (old bytes or new).
     - On any failure (including KeyboardInterrupt) the temp file is removed and the error re-raised.
     """
-    # Plain strings: pathlib cost more per file than the four syscalls it wraps (docs/performance.md).
-    folder, name = os.path.split(os.fspath(path))
-    tmp = os.path.join(folder, temp_name(name))
+    # Plain strings: pathlib, and then os.path.split/join, cost more per file than the syscalls
+    # they wrap (docs/performance.md).
+    target = path if isinstance(path, str) else os.fspath(path)
+    folder, slash, _ = target.rpartition("/")
+    tmp = f"{folder}{slash}{_head}{next(_serial):x}{_TEMP_SUFFIX}"  # temp_name(), inlined
     fd = os.open(tmp, _OPEN_FLAGS, 0o666)
     try:
         try:
@@ -119,13 +108,13 @@ def atomic_write(
                 os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     if fsync:
-        _fsync_dir(folder)
+        _fsync_dir(folder or ".")
 
 
 def _fsync_dir(folder: str) -> None:

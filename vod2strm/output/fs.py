@@ -42,14 +42,16 @@ class Entry:
 
 
 def _strictly_inside(path: str, folder: str) -> bool:
-    """Whether ``path`` lies below ``folder`` (both normalised, as ``str(Path)`` gives them)."""
+    """Whether ``path`` lies below ``folder`` (both normalised, as ``os.path.normpath`` gives them)."""
     return path != folder and path.startswith(folder if folder.endswith("/") else folder + "/")
 
 
 class LocalFS:
     """Share I/O through the local kernel (a mounted share looks local). Stateless and thread-safe."""
 
-    def makedirs(self, path: Path, mode: int = 0o777, *, within: Path | None = None) -> list[Path]:
+    def makedirs(
+        self, path: str | os.PathLike[str], mode: int = 0o777, *, within: str | os.PathLike[str] | None = None
+    ) -> list[str]:
         """Create ``path`` and any missing parents; return the folders this call created, parents first.
 
         The folder itself is tried first (one round trip when its parent exists, the common case);
@@ -59,23 +61,25 @@ class LocalFS:
         ``within``: never create this folder or anything above it. The writer passes the output root,
         so a vanished root (an unmounted share) surfaces as ``FileNotFoundError`` instead of being
         silently recreated on the container's own disk.
+
+        Paths are strings (normalised here): the writer calls this once per folder of a run, and
+        building and printing ``Path`` objects for it cost more than the ``mkdir`` itself.
         """
-        path = Path(path)
-        limit = Path(within) if within is not None else None
-        # A lexical test, as is_relative_to's, on the strings (the writer calls this per folder).
-        if limit is not None and not _strictly_inside(str(path), str(limit)):
-            raise ValueError(f"{path} is not a folder strictly inside {limit}")
-        created: list[Path] = []
-        self._makedirs(path, mode, limit, created)
+        folder = os.path.normpath(os.fspath(path))
+        limit = None if within is None else os.path.normpath(os.fspath(within))
+        if limit is not None and not _strictly_inside(folder, limit):
+            raise ValueError(f"{folder} is not a folder strictly inside {limit}")
+        created: list[str] = []
+        self._makedirs(folder, mode, limit, created)
         return created
 
-    def _makedirs(self, path: Path, mode: int, within: Path | None, created: list[Path]) -> None:
+    def _makedirs(self, path: str, mode: int, within: str | None, created: list[str]) -> None:
         try:
             os.mkdir(path, mode)
         except FileExistsError:
             return
         except FileNotFoundError:
-            parent = path.parent
+            parent = os.path.dirname(path)
             if parent == path or (within is not None and parent == within):
                 raise  # the top (or the root we must not create) is missing
             self._makedirs(parent, mode, within, created)
@@ -156,10 +160,10 @@ class LocalFS:
         """``os.access`` (effective ids): a cheap writability check before a run starts."""
         return os.access(path, mode, effective_ids=os.access in os.supports_effective_ids)
 
-    def chmod(self, path: Path, mode: int) -> None:
+    def chmod(self, path: str | os.PathLike[str], mode: int) -> None:
         os.chmod(path, mode)
 
-    def chown(self, path: Path, uid: int = -1, gid: int = -1) -> None:
+    def chown(self, path: str | os.PathLike[str], uid: int = -1, gid: int = -1) -> None:
         """Change owner and/or group (-1 keeps one); used to hand folders to a media server's group."""
         os.chown(path, uid, gid)
 

@@ -12,11 +12,15 @@ filesystem: the throttle, the folder dispatch, adoption and the temp sweep are t
 
 Protocol: pickle frames over the child's stdin (``batches``, ``flush``, ``cancel``, ``close``) and
 stdout (``results`` with the throttle's current limit, ``flushed``, ``fatal``, ``closed``).
-``submit`` blocks while too many files or folders are in flight (sent and not yet reported
-back), which bounds memory on both sides.
-Every result comes back once, in the parent's reader thread, which calls ``on_result`` (the
-manifest is recorded there, in this process). The child reads its pipe on a thread of its own, so
-a ``cancel`` takes effect at once, ahead of the batches still queued.
+Each batch crosses with a sequence number, and the parent keeps it until the child says it is
+done: a batch whose files all got their new bytes (nearly every batch of a cold run) comes back
+as that number alone, and only the other outcomes (adopted, failed, skipped) as one result per
+file. Sending a result per file back cost the child a fifth of its CPU (``bench/writer_replay.py``,
+docs/performance.md). ``submit`` blocks while too many files or folders are in flight (sent and
+not yet done), which bounds memory on both sides.
+Every file's result is delivered once, in the parent's reader thread, which calls ``on_result``
+(the manifest is recorded there, in this process). The child reads its pipe on a thread of its
+own, so a ``cancel`` takes effect at once, ahead of the batches still queued.
 
 The child never outlives the run: on Linux it asks the kernel for SIGKILL when its parent dies
 (``PR_SET_PDEATHSIG``), so a killed run cannot leave writes going on behind the next run's lock;
@@ -33,7 +37,6 @@ import fcntl
 import functools
 import os
 import pickle
-import posixpath
 import queue
 import signal
 import subprocess
@@ -53,8 +56,11 @@ if TYPE_CHECKING:
 
 #: The settings the child's Writer reads.
 _WRITER_SETTINGS = ("fsync", "file_mode", "dir_mode", "group", "min_workers", "max_workers")
-#: Results per frame the child sends (fewer frames, fewer GIL handoffs in the parent).
+#: The child sends a results frame once its finished batches hold this many files, or this many
+#: batches are finished (fewer frames, fewer GIL handoffs in the parent; but the parent's room for
+#: more, _MAX_FOLDERS batches, must not wait on a frame for long).
 _RESULTS_PER_FRAME = 256
+_BATCHES_PER_FRAME = 32
 #: How long a finished result may wait in the child before it is sent anyway.
 _IDLE_SEND_SECONDS = 0.05
 _PR_SET_PDEATHSIG = 1
@@ -96,6 +102,9 @@ class WriterProcess:
         self._room = threading.Condition()
         self._files_out = 0
         self._folders_out: dict[str, int] = {}
+        #: Batches sent and not yet done, by sequence number (the child answers with the number).
+        self._sent: dict[int, FolderFiles] = {}
+        self._next_seq = 0
         env = dict(os.environ)
         import_root = str(Path(vod2strm.__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (import_root, env.get("PYTHONPATH", "")) if p)
@@ -166,23 +175,27 @@ class WriterProcess:
                     break
                 if not has_room:
                     continue  # look at the cancel event again
-                end, counts = sent, {}
+                end, frame = sent, []
                 while end < len(batches):
-                    batch = batches[end][0]
+                    batch, adopt, if_missing = batches[end]
                     count = len(batch.files)
                     if end > sent and not self._has_room(count):
                         break
                     self._files_out += count
                     self._folders_out[batch.folder] = self._folders_out.get(batch.folder, 0) + count
-                    counts[batch.folder] = counts.get(batch.folder, 0) + count
+                    seq = self._next_seq
+                    self._next_seq += 1
+                    self._sent[seq] = batch
+                    frame.append(_wire(seq, batch, adopt, if_missing))
                     end += 1
-            if not self._send(("batches", [_wire(*triple) for triple in batches[sent:end]])):
-                self._returned(counts)  # the child is gone: these files will never be reported by it
+            if not self._send(("batches", frame)):
+                # The child is gone: these files will never be reported by it.
+                self._returned([self._sent.pop(wired[0]) for wired in frame])
                 break
             sent = end
         for batch, _, _ in batches[sent:]:
             for f in batch.files:
-                self._deliver(WriteResult(f.relpath, f.kind, False, None, 0.0, skipped=True))
+                self._deliver(WriteResult(f.relpath, f.kind, False, None, skipped=True))
         return sent
 
     def _can_send(self, count: int) -> bool:
@@ -197,17 +210,19 @@ class WriterProcess:
             return True
         return self._files_out + count <= _MAX_FILES and len(self._folders_out) < _MAX_FOLDERS
 
-    def _returned(self, counts: dict[str, int]) -> None:
-        """Files reported back, by folder: once per frame, so a ``submit`` waiting for room is
-        woken once per frame rather than once per file (each wake-up is a GIL hand-off)."""
+    def _returned(self, done: Sequence[FolderFiles]) -> None:
+        """Batches done (or lost with the child): room for more. Once per frame, so a ``submit``
+        waiting for room is woken once per frame rather than once per batch (each wake-up is a
+        GIL hand-off)."""
         with self._room:
-            for folder, count in counts.items():
+            for batch in done:
+                count = len(batch.files)
                 self._files_out -= count
-                left = self._folders_out[folder] - count
+                left = self._folders_out[batch.folder] - count
                 if left:
-                    self._folders_out[folder] = left
+                    self._folders_out[batch.folder] = left
                 else:
-                    del self._folders_out[folder]
+                    del self._folders_out[batch.folder]
             self._room.notify_all()
 
     def flush(self) -> None:
@@ -258,14 +273,10 @@ class WriterProcess:
                 message = pickle.load(stream)
                 kind = message[0]
                 if kind == "results":
-                    self.throttle_limit = message[2]
-                    folders: dict[str, int] = {}
-                    for fields in message[1]:
-                        result = _result(fields)
-                        self._deliver(result)
-                        folder = posixpath.dirname(result.relpath)
-                        folders[folder] = folders.get(folder, 0) + 1
-                    self._returned(folders)
+                    _, results, done, self.throttle_limit = message
+                    for fields in results:
+                        self._deliver(_result(fields))
+                    self._returned([self._done(entry) for entry in done])
                 elif kind == "flushed":
                     with self._acked:
                         self._flushed = message[1]
@@ -293,6 +304,23 @@ class WriterProcess:
             with self._room:
                 self._room.notify_all()
 
+    def _done(self, entry: int | tuple[int, tuple[str, ...]]) -> FolderFiles:
+        """A batch the child finished: its files that got their new bytes are delivered as written.
+
+        ``entry`` is the batch's number when every file did (the common case), else the number and
+        the relpaths written; the child sent the batch's other outcomes before this entry.
+        """
+        if isinstance(entry, int):
+            batch = self._sent.pop(entry)
+            written: Sequence[OutputFile] = batch.files
+        else:
+            batch = self._sent.pop(entry[0])
+            names = set(entry[1])
+            written = [f for f in batch.files if f.relpath in names]
+        for f in written:
+            self._deliver(WriteResult(f.relpath, f.kind, True, None))
+        return batch
+
     def _deliver(self, result: WriteResult) -> None:
         """Hand a result to ``on_result``; a failure there (a broken manifest) stops the run."""
         try:
@@ -310,24 +338,32 @@ def _widen(pipe: IO[bytes]) -> None:
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
 
 
-def _wire(batch: FolderFiles, adopt: bool, if_missing: frozenset[str]) -> tuple:
+def _wire(seq: int, batch: FolderFiles, adopt: bool, if_missing: frozenset[str]) -> tuple:
     """A batch as plain tuples for the pipe: pickling the dataclasses themselves took 3.4 µs per
     file (each object goes through ``__reduce_ex__``) against 1.0 µs for building and pickling
     these tuples, and unpickling 1.1 µs against 0.65 µs with the objects rebuilt (timeit, a stage
     of 20,000 episode files)."""
-    return batch.folder, tuple([(f.relpath, f.data, f.kind) for f in batch.files]), adopt, if_missing
+    return seq, batch.folder, tuple([(f.relpath, f.data, f.kind) for f in batch.files]), adopt, if_missing
+
+
+class _NumberedBatch(FolderFiles):
+    """A batch in the child, with the number the parent gave it (the child answers with it)."""
+
+    __slots__ = ("seq",)
 
 
 def _unwire(
-    folder: str, files: Sequence[tuple[str, bytes, str]], adopt: bool, if_missing: frozenset[str]
-) -> tuple[FolderFiles, bool, frozenset[str]]:
+    seq: int, folder: str, files: Sequence[tuple[str, bytes, str]], adopt: bool, if_missing: frozenset[str]
+) -> tuple[_NumberedBatch, bool, frozenset[str]]:
     """:func:`_wire` undone, in the child."""
-    return FolderFiles(folder, tuple([OutputFile(*f) for f in files])), adopt, if_missing
+    batch = _NumberedBatch(folder, tuple([OutputFile(*f) for f in files]))
+    batch.seq = seq
+    return batch, adopt, if_missing
 
 
 def _result(fields: tuple) -> WriteResult:
-    relpath, kind, ok, error, seconds, skipped, adopted = fields
-    return WriteResult(relpath, kind, ok, _oserror(error), seconds, skipped=skipped, adopted=adopted)
+    relpath, kind, ok, error, skipped, adopted = fields
+    return WriteResult(relpath, kind, ok, _oserror(error), skipped=skipped, adopted=adopted)
 
 
 def _error_fields(error: OSError | None) -> tuple | None:
@@ -358,25 +394,45 @@ class _Outbox:
         self._throttle_limit = throttle_limit
         self._cond = threading.Condition()
         self._results: list[tuple] = []
+        self._done: list[int | tuple[int, tuple[str, ...]]] = []
+        self._files = 0  # files covered by the results and batches not yet sent
         self._control: list[tuple] = []
         self._fatal_sent = False
         self._thread = threading.Thread(target=self._run, name="vod2strm-writer-outbox", daemon=True)
         self._thread.start()
 
     def result(self, outcome: WriteResult) -> None:
+        """One file that did not simply get its new bytes (adopted, failed, skipped)."""
         fields = (
             outcome.relpath,
             outcome.kind,
             outcome.ok,
             _error_fields(outcome.error),
-            outcome.seconds,
             outcome.skipped,
             outcome.adopted,
         )
         with self._cond:
             self._results.append(fields)
-            if len(self._results) >= _RESULTS_PER_FRAME:
+            self._files += 1
+            if self._files >= _RESULTS_PER_FRAME:
                 self._cond.notify()
+
+    def batch_done(self, batch: FolderFiles, written: list[OutputFile]) -> None:
+        """A batch is done; ``written`` are its files that got their new bytes (the Writer's
+        ``on_batch``, called after the batch's other results)."""
+        assert isinstance(batch, _NumberedBatch)
+        entry: int | tuple[int, tuple[str, ...]] = batch.seq
+        if len(written) != len(batch.files):
+            entry = (batch.seq, tuple(f.relpath for f in written))
+        with self._cond:
+            self._done.append(entry)
+            self._files += len(written)
+            if self._files >= _RESULTS_PER_FRAME or len(self._done) >= _BATCHES_PER_FRAME:
+                self._cond.notify()
+
+    def _ready(self) -> bool:
+        files, batches = self._files, len(self._done)
+        return files >= _RESULTS_PER_FRAME or batches >= _BATCHES_PER_FRAME or bool(self._control)
 
     def control(self, message: tuple) -> None:
         """Send ``message`` after every result queued before it (``closed`` ends the thread)."""
@@ -390,12 +446,14 @@ class _Outbox:
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(
-                    lambda: len(self._results) >= _RESULTS_PER_FRAME or self._control, _IDLE_SEND_SECONDS
-                )
+                self._cond.wait_for(self._ready, _IDLE_SEND_SECONDS)
                 results, self._results = self._results, []
+                done, self._done = self._done, []
                 control, self._control = self._control, []
-            frames: list[tuple] = [("results", results, self._throttle_limit())] if results else []
+                self._files = 0
+            frames: list[tuple] = []
+            if results or done:
+                frames.append(("results", results, done, self._throttle_limit()))
             fatal = None if self._fatal_sent else self._writer_state()
             if fatal is not None:
                 self._fatal_sent = True
@@ -444,9 +502,10 @@ def _serve(commands: IO[bytes], writer: Writer, outbox: _Outbox) -> str:
             message = inbox.get()
             kind = message[0]
             if kind == "batches":
+                root = writer.root
                 for wired in message[1]:
                     batch, adopt, if_missing = _unwire(*wired)
-                    writer.submit(batch, adopt=adopt, if_missing=if_missing)
+                    writer.submit_checked(batch, root, adopt, if_missing)  # checked by the parent
             elif kind == "flush":
                 writer.join()
                 outbox.control(("flushed", message[1]))
@@ -488,6 +547,7 @@ def main(argv: list[str]) -> int:
         Path(root),
         SimpleNamespace(**config),
         on_result=outbox.result,
+        on_batch=outbox.batch_done,
         max_pending=_CHILD_PENDING_BATCHES,
         inline_when_serial=True,
     )  # type: ignore[arg-type]
