@@ -223,3 +223,44 @@ def test_holders_that_keep_their_slots_never_exceed_the_limit() -> None:
     run_in_threads(worker, 8)
     assert state["peak"] <= 3
     assert throttle.in_flight == 0 and throttle.completed == 1600
+
+
+def local_disk() -> Callable[[int], float]:
+    """A local disk: the device writes one file at a time, so a write started with n in flight
+    takes n times as long (throughput stays flat), and every 50th write stalls 5 ms behind a
+    journal commit."""
+    count = 0
+
+    def latency(n: int) -> float:
+        nonlocal count
+        count += 1
+        return n * (0.005 if count % 50 == 0 else 0.00003)
+
+    return latency
+
+
+def test_on_a_local_disk_probes_from_the_minimum_back_off() -> None:
+    """A probe to 2 there is cut by the next stall within a few writes; without the backoff the
+    throttle probed every window, and each probe moved the writer process onto its pool."""
+    windows = 300
+    probes, above = {}, {}
+    for backoff in (0, 5):
+        throttle, sim = make(max_backoff=backoff, min_window_seconds=0.0)
+        seen = limits_during(sim, local_disk(), windows * 128)
+        probes[backoff] = throttle.increases
+        above[backoff] = sum(limit > 1 for limit in seen) / len(seen)
+    assert probes[0] >= windows // 12  # without: a probe every few windows
+    assert 1 <= probes[5] <= 8  # doubling waits: 8, 16, ... 128 windows between probes
+    assert above[5] < 0.01 and above[5] < above[0] / 4
+
+
+def test_a_share_behind_the_backoff_is_still_found() -> None:
+    """The backoff costs time, never the share: once a probe from the minimum pays, it resets and
+    the limit climbs to the knee as from a cold start."""
+    throttle, sim = make(min_window_seconds=0.0)
+    limits_during(sim, local_disk(), 100 * 128)
+    assert throttle.limit == 1
+    after = limits_during(sim, NORMAL, 30_000)
+    climbed = next(i for i, limit in enumerate(after) if limit >= 12)
+    assert climbed <= 25_000  # at most 128 windows held at the minimum, then the climb
+    assert min(after[-1000:]) >= 10 and max(after[-1000:]) <= 20

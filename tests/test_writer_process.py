@@ -96,6 +96,46 @@ def test_an_item_error_comes_back_with_its_errno(tmp_path: Path) -> None:
     assert got["TV Shows/tvshow.nfo"].ok and writer.fatal_error is None
 
 
+def test_a_batch_with_mixed_outcomes_reports_each_file_once(tmp_path: Path) -> None:
+    """Written files come back as their batch's number, the others one by one: a batch with an
+    adopted, a failed and two written files gives each its own outcome, and nothing stays in flight."""
+    root = tmp_path / "lib"
+    folder = root / "Movies/X (2001)"
+    folder.mkdir(parents=True)
+    (folder / "same.nfo").write_bytes(b"<movie/>")
+    (folder / "dir.strm").mkdir()  # os.replace onto a folder fails: an item error
+    files = tuple(
+        OutputFile(f"Movies/X (2001)/{name}", data, kind)
+        for name, data, kind in (
+            ("new.strm", b"http://a\n", "movie_strm"),
+            ("same.nfo", b"<movie/>", "movie_nfo"),
+            ("dir.strm", b"http://b\n", "movie_strm"),
+            ("other.nfo", b"<movie>2</movie>", "movie_nfo"),
+        )
+    )
+    whole = FolderFiles(
+        "Movies/Y (2002)", (OutputFile("Movies/Y (2002)/y.strm", b"http://y\n", "movie_strm"),)
+    )
+    results = Results()
+    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+        writer.submit(FolderFiles("Movies/X (2001)", files))
+        writer.submit(whole)
+        writer.flush()
+        assert not writer._sent and writer._files_out == 0 and not writer._folders_out
+    assert sorted(r.relpath for r in results.items) == sorted(f.relpath for f in (*files, *whole.files))
+    got = results.by_path()
+    assert got["Movies/X (2001)/same.nfo"].ok and got["Movies/X (2001)/same.nfo"].adopted
+    failed = got["Movies/X (2001)/dir.strm"]
+    assert not failed.ok and not failed.skipped and failed.error.errno in (errno.EISDIR, errno.ENOTEMPTY)
+    for relpath in ("Movies/X (2001)/new.strm", "Movies/X (2001)/other.nfo", "Movies/Y (2002)/y.strm"):
+        assert (
+            got[relpath].ok and not got[relpath].adopted and got[relpath].kind in ("movie_strm", "movie_nfo")
+        )
+        assert (root / relpath).read_bytes() == next(
+            f.data for f in (*files, *whole.files) if f.relpath == relpath
+        )
+
+
 def test_a_vanished_root_is_fatal_in_the_parent(tmp_path: Path) -> None:
     root = tmp_path / "mnt" / "lib"
     root.mkdir(parents=True)

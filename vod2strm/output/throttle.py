@@ -31,6 +31,13 @@ The algorithm (details and a worked table in ``docs/throttle.md``):
 5. At most one cut of each kind per window; after any change the writes started under the old
    limit finish before the next window starts. The limit always stays within
    ``[min_limit, max_limit]``.
+6. At the minimum, back off: each probe up from ``min_limit`` that did not pay, or that a cut
+   undid, doubles the windows held there before the next one (up to ``2**max_backoff`` times
+   ``hold_windows``); one that pays resets it. Meanwhile a rise in throughput does not start a
+   probe, a cut (there is nothing to cut) changes nothing, and a confirmed fall becomes the new
+   reference. On a local disk, where a second write in flight never pays, a probe to 2 every
+   window was cut by a latency blip within milliseconds, and each probe moved the writer process
+   onto its pool (docs/performance.md). Above the minimum nothing changes.
 
 Everything is driven by the injected ``clock`` and the observations, so a fake clock makes it fully
 deterministic: :class:`ShareSimulator` and ``python -m vod2strm.output.throttle`` use that to
@@ -83,6 +90,7 @@ class AimdThrottle:
         latency_alpha: float = 0.1,
         hold_windows: int = 4,
         busy_fraction: float = 0.75,
+        max_backoff: int = 5,
     ):
         if not 1 <= min_limit <= max_limit:
             raise ValueError(f"need 1 <= min_limit <= max_limit, got {min_limit}, {max_limit}")
@@ -101,6 +109,7 @@ class AimdThrottle:
         self._latency_explode = latency_explode
         self._latency_alpha = latency_alpha
         self._hold_windows = max(1, hold_windows)
+        self._max_backoff = max(0, max_backoff)
         self._busy_fraction = busy_fraction
 
         # complete() and release() take the lock itself: ``with`` on the Condition is two Python
@@ -124,6 +133,8 @@ class AimdThrottle:
         self._ref: _Reference | None = None
         self._next_probe = "down"
         self._held = 0
+        self._hold_for = self._hold_windows  # windows to hold before the next probe
+        self._floor_failures = 0  # probes up from min_limit in a row that failed (the backoff)
         self._cut: str | None = None  # "latency" | "error": the cut already made in this window
         self._fast_latency: float | None = None
         self._suspect = False  # the last busy window's throughput fell; one more confirms it
@@ -322,7 +333,10 @@ class AimdThrottle:
         if ref is None or mode == "measure":
             self._ref = cur
             self._suspect = False
-            self._probe("up", now)
+            if self._floor_failures and cur.limit <= self.min_limit:
+                self._hold(cur.limit, "up", now, "at the minimum after a cut: back off")
+            else:
+                self._probe("up", now)
             return
         fell = cur.rate < ref.rate * (1 - self._drop_tolerance)
         if fell and mode != "down":
@@ -330,13 +344,18 @@ class AimdThrottle:
             # next busy window at the same limit confirms it (the latency brake covers stalls).
             if self._suspect:
                 self._suspect = False
-                self._cut_to(cur.limit * self._decrease, now, "throughput fell")
+                if cur.limit <= self.min_limit:  # nothing to cut: this rate is the new normal
+                    self._ref = cur
+                    self.last_reason = "throughput fell at the minimum"
+                else:
+                    self._cut_to(cur.limit * self._decrease, now, "throughput fell")
             else:
                 self._suspect = True
                 self.last_reason = "throughput fell once"
             return
         self._suspect = False
-        if mode != "up" and cur.rate > ref.rate * (1 + self._drop_tolerance):
+        backing_off = self._floor_failures > 0 and cur.limit <= self.min_limit  # probes wait there
+        if mode != "up" and cur.rate > ref.rate * (1 + self._drop_tolerance) and not backing_off:
             # The share got faster (a busy spell ended): climb again quickly, doubling while it pays.
             self._ref = cur
             self._slow_start = True
@@ -345,15 +364,21 @@ class AimdThrottle:
             return
         if mode == "up":
             expected = (cur.limit - ref.limit) / ref.limit
+            from_floor = ref.limit <= self.min_limit
             if cur.rate >= ref.rate * (1 + self._efficiency * expected):
                 self._ref = cur
+                if from_floor:
+                    self._floor_failures = 0
                 self._probe("up", now, chained=True)
             else:
+                if from_floor:
+                    self._floor_failures += 1
                 if self._slow_start:
                     # Doubling overshot: the knee lies between ref.limit and the doubled limit, so
                     # climb from ref.limit in small steps right after one confirming window.
                     self._hold(ref.limit, "up", now, "doubling did not pay")
-                    self._held = self._hold_windows - 1
+                    if not from_floor:
+                        self._hold_for = 1
                 else:
                     self._hold(ref.limit, "down", now, "probe up did not pay")
         elif mode == "down":
@@ -366,7 +391,7 @@ class AimdThrottle:
         else:  # hold
             self._ref = _Reference(cur.limit, (ref.rate + cur.rate) / 2, cur.latency)
             self._held += 1
-            if self._held >= self._hold_windows:
+            if self._held >= self._hold_for:
                 self._probe(self._next_probe, now)
 
     def _probe(self, direction: str, now: float, *, chained: bool = False) -> None:
@@ -397,8 +422,17 @@ class AimdThrottle:
         self._held = 0
         self._next_probe = next_probe
         self._set_limit(limit, now, reason)
+        backoff = min(self._floor_failures, self._max_backoff) if self._limit <= self.min_limit else 0
+        self._hold_for = self._hold_windows << backoff
 
     def _cut_to(self, target: float, now: float, reason: str) -> None:
+        if self._limit <= self.min_limit:
+            # Nothing to cut. Measuring afresh would restart a hold at the minimum, and on a local
+            # disk a stall every few hundred writes would then keep it there for ever.
+            self.last_reason = f"{reason} at the minimum"
+            return
+        if self._mode == "up" and self._ref is not None and self._ref.limit <= self.min_limit:
+            self._floor_failures += 1  # the cut undid a probe up from the minimum
         new = max(self.min_limit, min(self._limit - 1, math.floor(target)))
         self._slow_start = False
         self._mode = "measure"
