@@ -68,8 +68,12 @@ _PIPE_BYTES = 1 << 20
 #: How often a submit waiting for room looks at the run's cancel event.
 _CANCEL_POLL_SECONDS = 0.1
 #: Most files, and folder batches, sent and not yet reported back (see WriterProcess._has_room).
-_MAX_FILES = 4096
-_MAX_FOLDERS = 256
+#: 16,384 files are ~0.5 s of the child's work on a local disk: enough to cover the run's pauses
+#: between stages (the next chunk's queries and manifest lookups). With 4,096 files and 256
+#: batches, each process of a cold M run waited for the other a fifth of the time (122.5 s against
+#: 128.6-132.9 s, one fresh image each; docs/performance.md).
+_MAX_FILES = 16384
+_MAX_FOLDERS = 1024
 #: Folder batches the child's writer queues (the in-process default, 2 x workers, is sized for a
 #: caller that renders between submits; here the parent's in-flight limits bound what is queued).
 _CHILD_PENDING_BATCHES = 256
@@ -274,9 +278,16 @@ class WriterProcess:
                 kind = message[0]
                 if kind == "results":
                     _, results, done, self.throttle_limit = message
+                    finished = [self._done(entry) for entry in done]
+                    # Room first: delivering records items in the manifest, and while it did, the
+                    # run's process waited for room the child had freed long before (a quarter
+                    # of a cold M run, with the child idle a fifth of it; docs/performance.md).
+                    self._returned([batch for batch, _ in finished])
                     for fields in results:
                         self._deliver(_result(fields))
-                    self._returned([self._done(entry) for entry in done])
+                    for _, written in finished:
+                        for f in written:
+                            self._deliver(WriteResult(f.relpath, f.kind, True, None))
                 elif kind == "flushed":
                     with self._acked:
                         self._flushed = message[1]
@@ -304,22 +315,18 @@ class WriterProcess:
             with self._room:
                 self._room.notify_all()
 
-    def _done(self, entry: int | tuple[int, tuple[str, ...]]) -> FolderFiles:
-        """A batch the child finished: its files that got their new bytes are delivered as written.
+    def _done(self, entry: int | tuple[int, tuple[str, ...]]) -> tuple[FolderFiles, Sequence[OutputFile]]:
+        """A batch the child finished, and its files that got their new bytes.
 
         ``entry`` is the batch's number when every file did (the common case), else the number and
         the relpaths written; the child sent the batch's other outcomes before this entry.
         """
         if isinstance(entry, int):
             batch = self._sent.pop(entry)
-            written: Sequence[OutputFile] = batch.files
-        else:
-            batch = self._sent.pop(entry[0])
-            names = set(entry[1])
-            written = [f for f in batch.files if f.relpath in names]
-        for f in written:
-            self._deliver(WriteResult(f.relpath, f.kind, True, None))
-        return batch
+            return batch, batch.files
+        batch = self._sent.pop(entry[0])
+        names = set(entry[1])
+        return batch, [f for f in batch.files if f.relpath in names]
 
     def _deliver(self, result: WriteResult) -> None:
         """Hand a result to ``on_result``; a failure there (a broken manifest) stops the run."""
