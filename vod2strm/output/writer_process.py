@@ -68,12 +68,12 @@ _PIPE_BYTES = 1 << 20
 #: How often a submit waiting for room looks at the run's cancel event.
 _CANCEL_POLL_SECONDS = 0.1
 #: Most files, and folder batches, sent and not yet reported back (see WriterProcess._has_room).
-#: 16,384 files are ~0.5 s of the child's work on a local disk: enough to cover the run's pauses
-#: between stages (the next chunk's queries and manifest lookups). With 4,096 files and 256
-#: batches, each process of a cold M run waited for the other a fifth of the time (122.5 s against
-#: 128.6-132.9 s, one fresh image each; docs/performance.md).
+#: 16,384 files are ~0.5 s of the child's work on a local disk (a season is one batch of ~41
+#: files), to cover the run's pauses between stages: with 4,096, each process of a cold M run
+#: waited for the other a fifth of the time. Batches stay at 256: each holds an item pending in
+#: the run, and 1,024 took the 1%-changed M run's peak from 116 to 187 MB (docs/performance.md).
 _MAX_FILES = 16384
-_MAX_FOLDERS = 1024
+_MAX_FOLDERS = 256
 #: Folder batches the child's writer queues (the in-process default, 2 x workers, is sized for a
 #: caller that renders between submits; here the parent's in-flight limits bound what is queued).
 _CHILD_PENDING_BATCHES = 256
