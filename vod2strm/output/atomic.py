@@ -95,7 +95,7 @@ def atomic_write(
     # they wrap (docs/performance.md).
     target = path if isinstance(path, str) else os.fspath(path)
     folder, slash, _ = target.rpartition("/")
-    tmp = f"{folder}{slash}{_head}{next(_serial):x}{_TEMP_SUFFIX}"  # temp_name(), inlined
+    tmp = f"{folder}{slash}{temp_name()}"
     fd = os.open(tmp, _OPEN_FLAGS, 0o666)
     try:
         try:

@@ -330,10 +330,11 @@ class AimdThrottle:
 
     def _decide(self, cur: _Reference, now: float) -> None:
         ref, mode = self._ref, self._mode
+        backing_off = self._floor_failures > 0 and cur.limit <= self.min_limit  # probes wait there
         if ref is None or mode == "measure":
             self._ref = cur
             self._suspect = False
-            if self._floor_failures and cur.limit <= self.min_limit:
+            if backing_off:
                 self._hold(cur.limit, "up", now, "at the minimum after a cut: back off")
             else:
                 self._probe("up", now)
@@ -354,7 +355,6 @@ class AimdThrottle:
                 self.last_reason = "throughput fell once"
             return
         self._suspect = False
-        backing_off = self._floor_failures > 0 and cur.limit <= self.min_limit  # probes wait there
         if mode != "up" and cur.rate > ref.rate * (1 + self._drop_tolerance) and not backing_off:
             # The share got faster (a busy spell ended): climb again quickly, doubling while it pays.
             self._ref = cur

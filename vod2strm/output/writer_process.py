@@ -421,7 +421,7 @@ class _Outbox:
         with self._cond:
             self._results.append(fields)
             self._files += 1
-            if self._files >= _RESULTS_PER_FRAME:
+            if self._ready():
                 self._cond.notify()
 
     def batch_done(self, batch: FolderFiles, written: list[OutputFile]) -> None:
@@ -434,10 +434,11 @@ class _Outbox:
         with self._cond:
             self._done.append(entry)
             self._files += len(written)
-            if self._files >= _RESULTS_PER_FRAME or len(self._done) >= _BATCHES_PER_FRAME:
+            if self._ready():
                 self._cond.notify()
 
     def _ready(self) -> bool:
+        """Whether a frame is worth sending now (callers hold ``_cond``)."""
         files, batches = self._files, len(self._done)
         return files >= _RESULTS_PER_FRAME or batches >= _BATCHES_PER_FRAME or bool(self._control)
 
