@@ -23,9 +23,10 @@ def test_a_failed_record_leaves_no_half_item_and_loses_at_most_its_group(tmp_pat
         record(manifest, "committed", ["Movies/committed/a.strm"])
         manifest.commit()
         record(manifest, "grouped", ["Movies/grouped/a.strm"])
+        record(manifest, "broken", ["Movies/broken/a.strm", None])
         with pytest.raises(Exception, match="NOT NULL"):
-            # The item row goes in, then its second file row fails: nothing of it may stay.
-            record(manifest, "broken", ["Movies/broken/a.strm", None])
+            # The group's item rows go in, then a file row fails: nothing of the group may stay.
+            manifest.commit()
         states = manifest.item_states(["committed", "grouped", "broken"])
         assert set(states) == {"committed"}  # the open group went, as in a crash
         assert manifest.file_hashes(["committed", "grouped", "broken"]) == {
@@ -41,3 +42,21 @@ def test_a_failed_record_leaves_no_half_item_and_loses_at_most_its_group(tmp_pat
         assert set(kept) == {"committed", "after"}
     finally:
         reopened.close()
+
+
+def test_a_group_of_items_is_written_in_a_few_statements(tmp_path: Path) -> None:
+    """SQLite releases the GIL per statement, and the results thread records beside rendering:
+    a statement per file row queued each row behind the rendering thread (docs/performance.md)."""
+    manifest = Manifest.open(tmp_path / "state", tmp_path / "lib")
+    statements: list[str] = []
+    manifest._db._db.set_trace_callback(statements.append)
+    try:
+        for n in range(600):  # 600 items and 1,200 files: one group of 1,800 rows
+            record(manifest, f"movie:{n}", [f"Movies/{n}/a.strm", f"Movies/{n}/a.nfo"])
+        manifest.commit()
+        # BEGIN and COMMIT; items in 5 statements (2 x 256+64+16+8), files in 7 (4 x 256+128+32+16)
+        assert len(statements) <= 2 + 5 + 7, statements[:3]
+        assert len(manifest.file_hashes([f"movie:{n}" for n in range(600)])) == 1200
+        assert manifest.item_states(["movie:599"])["movie:599"].nfiles == 2
+    finally:
+        manifest.close()

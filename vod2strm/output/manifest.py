@@ -22,6 +22,7 @@ All methods take an internal lock, so writer threads may record results directly
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -43,6 +44,8 @@ _BATCH = 500  # SQLite's default variable limit is 32766; stay far below it
 #: the rows themselves (about a third of the writer threads' time in a cold run, bench/).
 _GROUP_ROWS = 2000
 _GROUP_SECONDS = 1.0
+#: Most rows one INSERT statement carries (8 columns each: 2,048 variables, SQLite allows 32,766).
+_ROWS_PER_STATEMENT = 256
 #: Pages of 4 KiB the write-ahead log grows to before it is copied into the database (SQLite's
 #: default is 1,000; see Manifest.open).
 _WAL_CHECKPOINT_PAGES = 10_000
@@ -83,17 +86,21 @@ CREATE INDEX IF NOT EXISTS files_item ON files (item_key);
 """
 
 
+#: Upserts as (head, one row's placeholders, conflict clause): a statement carries many rows
+#: (see _upsert). A row seen twice in one statement updates itself, as two statements would.
 _UPSERT_ITEM = (
-    "INSERT INTO items (key, section, fingerprint, render_run, seen_run, folder, root, nfiles)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET section=excluded.section,"
+    "INSERT INTO items (key, section, fingerprint, render_run, seen_run, folder, root, nfiles) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?)",
+    " ON CONFLICT (key) DO UPDATE SET section=excluded.section,"
     " fingerprint=excluded.fingerprint, render_run=excluded.render_run,"
-    " seen_run=excluded.seen_run, folder=excluded.folder, root=excluded.root, nfiles=excluded.nfiles"
+    " seen_run=excluded.seen_run, folder=excluded.folder, root=excluded.root, nfiles=excluded.nfiles",
 )
 _UPSERT_FILE = (
-    "INSERT INTO files (root, path, hash, item_key, kind, section, render_run, size)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (root, path) DO UPDATE SET hash=excluded.hash,"
+    "INSERT INTO files (root, path, hash, item_key, kind, section, render_run, size) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?)",
+    " ON CONFLICT (root, path) DO UPDATE SET hash=excluded.hash,"
     " item_key=excluded.item_key, kind=excluded.kind, section=excluded.section,"
-    " render_run=excluded.render_run, size=excluded.size"
+    " render_run=excluded.render_run, size=excluded.size",
 )
 
 
@@ -142,8 +149,9 @@ class Manifest:
         self.path = path
         self._db = _Connection(connection, path)
         self._lock = threading.RLock()
-        self._group_started: float | None = None  # an open group of record_item calls
-        self._group_rows = 0
+        self._group_started: float | None = None  # when the first record of the group came
+        self._group_items: list[tuple] = []  # rows of record_item calls not yet written
+        self._group_files: list[tuple] = []
 
     @classmethod
     def open(cls, state_dir: Path, output_root: Path) -> Manifest:
@@ -209,17 +217,25 @@ class Manifest:
                 self._db.close()
 
     def commit(self) -> None:
-        """Commit the items :meth:`record_item` has grouped so far (nothing to do when none)."""
+        """Write and commit the items :meth:`record_item` has grouped so far (nothing when none).
+
+        The group is lost on an error, exactly as in a crash: an item row without its file rows
+        would make cleanup take the item's live files for an older render's and delete them.
+        """
         with self._lock:
-            if self._group_started is not None:
-                self._group_started = None
-                self._group_rows = 0
-                try:
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    if self._db.in_transaction:  # the group is lost either way: leave a clean state
-                        self._db.execute("ROLLBACK")
-                    raise
+            if self._group_started is None:
+                return
+            items, files = self._group_items, self._group_files
+            self._group_started, self._group_items, self._group_files = None, [], []
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                _upsert(self._db, _UPSERT_ITEM, items)
+                _upsert(self._db, _UPSERT_FILE, files)
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -350,34 +366,25 @@ class Manifest:
         """Record one rendered item and every file its render produced (written or not).
 
         ``fingerprint`` is None when one of its files failed: the next run renders it again.
-        Items are committed in groups (``_GROUP_ROWS`` rows or ``_GROUP_SECONDS``, and by
-        :meth:`commit`, :meth:`finish_run`, :meth:`close`): a crash loses at most the last group,
-        whose files the next run finds on disk with the same bytes and adopts without rewriting.
-        An error here rolls the whole group back, exactly as a crash would: an item row without
-        its file rows would make cleanup take the item's live files for an older render's and
-        delete them. (A savepoint per item kept the rest of the group, for two more statements
-        per item; the error ends the run anyway.) Reads on this manifest see grouped records at
-        once (same connection).
+        Items are kept and written in groups (``_GROUP_ROWS`` rows or ``_GROUP_SECONDS``, and by
+        :meth:`commit`, :meth:`finish_run`, :meth:`close`), one transaction each, so a crash
+        loses at most the last group, whose files the next run finds on disk with the same bytes
+        and adopts without rewriting. Reads see an item once its group is committed.
+
+        Why groups of many-row statements: this is called on the writer's results thread, beside
+        the rendering thread, and SQLite releases the GIL for every statement. With a statement
+        per file row, each one queued behind rendering for the GIL: a thread recording rows with
+        ``executemany`` beside a busy Python thread had not finished 618,000 rows after 15
+        minutes, where it takes 7.5 s alone (docs/performance.md).
         """
         rows = [(f.root, f.path, f.hash, f.item_key, f.kind, f.section, run_id, f.size) for f in files]
         with self._lock:
             if self._group_started is None:
-                self._db.execute("BEGIN IMMEDIATE")
                 self._group_started = time.monotonic()
-            try:
-                self._db.execute(
-                    _UPSERT_ITEM,
-                    (key, section, fingerprint, run_id, run_id, folder, root, nfiles),
-                )
-                self._db.executemany(_UPSERT_FILE, rows)
-            except BaseException:
-                self._group_started = None
-                self._group_rows = 0
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise
-            self._group_rows += 1 + len(rows)
-            if self._group_rows >= _GROUP_ROWS or time.monotonic() - self._group_started >= _GROUP_SECONDS:
+            self._group_items.append((key, section, fingerprint, run_id, run_id, folder, root, nfiles))
+            self._group_files += rows
+            grouped = len(self._group_items) + len(self._group_files)
+            if grouped >= _GROUP_ROWS or time.monotonic() - self._group_started >= _GROUP_SECONDS:
                 self.commit()
 
     def iter_orphans(self, section: str, complete_run: int) -> Iterator[Orphan]:
@@ -547,6 +554,26 @@ def _create(path: Path, output_root: Path) -> None:
     finally:
         db.close()
     os.replace(tmp, path)
+
+
+def _upsert(db: _Connection, statement: tuple[str, str, str], rows: Sequence[tuple]) -> None:
+    """Upsert ``rows`` in statements of up to ``_ROWS_PER_STATEMENT`` rows each.
+
+    Widths are powers of two, so the connection's statement cache holds at most nine shapes
+    per table.
+    """
+    start = 0
+    while start < len(rows):
+        width = min(_ROWS_PER_STATEMENT, 1 << ((len(rows) - start).bit_length() - 1))
+        chunk = rows[start : start + width]
+        db.execute(_many_rows(statement, width), [value for row in chunk for value in row])
+        start += width
+
+
+@functools.cache
+def _many_rows(statement: tuple[str, str, str], width: int) -> str:
+    head, one_row, conflict = statement
+    return head + ",".join([one_row] * width) + conflict
 
 
 def _batches(values: Sequence[str]) -> Iterator[list[str]]:
