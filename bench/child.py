@@ -161,9 +161,12 @@ def step_slice(args: dict) -> dict:
 
 
 class _ConnectionSampler(threading.Thread):
-    """Peak number of open connections to the catalog database, sampled every 20 ms.
+    """Peak number of open connections to the catalog database, sampled every 100 ms.
 
     SQLite: file descriptors of this process open on the database file (one per connection).
+    Why not more often: each sample is a syscall per open file, and each syscall hands the GIL
+    back and forth with the rendering thread; at 20 ms this thread was busy a fifth of a cold
+    run (py-spy), in the process it measures. Django keeps its connections for the whole run.
     PostgreSQL is measured from the server side by run.py (pg_stat_activity).
     """
 
@@ -186,7 +189,7 @@ class _ConnectionSampler(threading.Thread):
         return n
 
     def run(self) -> None:
-        while not self.stop.wait(0.02):
+        while not self.stop.wait(0.1):
             self.peak = max(self.peak, self.sample())
 
 
