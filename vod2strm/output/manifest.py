@@ -14,8 +14,9 @@ Tables:
 
 A file is *live* when its item was seen by the latest complete run of its section and the file was
 produced by the item's latest render (``files.render_run = items.render_run``); everything else is
-an orphan cleanup may remove. Writes are committed per chunk in WAL mode: a crash loses at most the
-last chunk's records, and the next run re-adopts those files by content without rewriting them.
+an orphan cleanup may remove. Item records are committed in groups (see ``record_item``) in WAL
+mode: a crash loses at most the last group, and the next run re-adopts those files by content
+without rewriting them.
 
 All methods take an internal lock, so writer threads may record results directly.
 """
