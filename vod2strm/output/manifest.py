@@ -150,9 +150,10 @@ class Manifest:
         self.path = path
         self._db = _Connection(connection, path)
         self._lock = threading.RLock()
-        self._group_started: float | None = None  # when the first record of the group came
-        self._group_items: list[tuple] = []  # rows of record_item calls not yet written
+        # The open group: rows of record_item calls not yet written, and when its first came.
+        self._group_items: list[tuple] = []
         self._group_files: list[tuple] = []
+        self._group_started = 0.0
 
     @classmethod
     def open(cls, state_dir: Path, output_root: Path) -> Manifest:
@@ -224,10 +225,10 @@ class Manifest:
         would make cleanup take the item's live files for an older render's and delete them.
         """
         with self._lock:
-            if self._group_started is None:
+            if not self._group_items:
                 return
             items, files = self._group_items, self._group_files
-            self._group_started, self._group_items, self._group_files = None, [], []
+            self._group_items, self._group_files = [], []
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 _upsert(self._db, _UPSERT_ITEM, items)
@@ -380,7 +381,7 @@ class Manifest:
         """
         rows = [(f.root, f.path, f.hash, f.item_key, f.kind, f.section, run_id, f.size) for f in files]
         with self._lock:
-            if self._group_started is None:
+            if not self._group_items:
                 self._group_started = time.monotonic()
             self._group_items.append((key, section, fingerprint, run_id, run_id, folder, root, nfiles))
             self._group_files += rows
