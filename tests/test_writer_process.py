@@ -136,6 +136,44 @@ def test_a_batch_with_mixed_outcomes_reports_each_file_once(tmp_path: Path) -> N
         )
 
 
+def test_with_on_batch_written_files_come_as_one_list_per_batch(tmp_path: Path) -> None:
+    """With ``on_batch`` (as generate uses it), a batch's written files arrive as one list, after
+    its adopted and failed ones arrived one by one; a batch with nothing written sends no list."""
+    root = tmp_path / "lib"
+    folder = root / "Movies/X (2001)"
+    folder.mkdir(parents=True)
+    (folder / "same.nfo").write_bytes(b"<movie/>")
+    (folder / "dir.strm").mkdir()
+    mixed = FolderFiles(
+        "Movies/X (2001)",
+        (
+            OutputFile("Movies/X (2001)/new.strm", b"http://a\n", "movie_strm"),
+            OutputFile("Movies/X (2001)/same.nfo", b"<movie/>", "movie_nfo"),
+            OutputFile("Movies/X (2001)/dir.strm", b"http://b\n", "movie_strm"),
+        ),
+    )
+    adopted_only = FolderFiles(
+        "Movies/X (2001)", (OutputFile("Movies/X (2001)/same.nfo", b"<movie/>", "movie_nfo"),)
+    )
+    events: list[tuple[str, object]] = []
+    with WriterProcess(
+        root,
+        settings_for(root),
+        on_result=lambda r: events.append(("one", r.relpath)),
+        on_batch=lambda batch, written: events.append(("batch", [f.relpath for f in written])),
+    ) as writer:
+        writer.submit(mixed)
+        writer.flush()
+        writer.submit(adopted_only)
+        writer.flush()
+    assert events == [
+        ("one", "Movies/X (2001)/same.nfo"),
+        ("one", "Movies/X (2001)/dir.strm"),
+        ("batch", ["Movies/X (2001)/new.strm"]),
+        ("one", "Movies/X (2001)/same.nfo"),
+    ]
+
+
 def test_a_vanished_root_is_fatal_in_the_parent(tmp_path: Path) -> None:
     root = tmp_path / "mnt" / "lib"
     root.mkdir(parents=True)

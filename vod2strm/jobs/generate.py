@@ -120,8 +120,9 @@ class _PendingItem:
     """An item whose files are at the writer, until the last one is reported.
 
     It holds only what recording the item takes: not the rendered bytes, and only the old hashes
-    of the files sent (not the chunk's whole table). A writer process keeps a few hundred items
-    in flight, and a 1%-changed run held 37 MB more with those references.
+    a failed write would fall back to (files the manifest has bytes for), not the chunk's whole
+    table. A writer process keeps a few hundred items in flight, and a 1%-changed run held 37 MB
+    more with those references.
     """
 
     key: str
@@ -129,9 +130,10 @@ class _PendingItem:
     root: str
     remaining: int
     records: dict[tuple[str, str], FileRecord]
-    old_hashes: dict[tuple[str, str], str | None]
+    old_hashes: dict[tuple[str, str], str]
     fingerprint: str | None
     folder: str
+    folders: list[str]  # the folders its files were sent in: the pipeline's owner entries
     failed: bool = False
 
 
@@ -256,7 +258,7 @@ class _Pipeline:
         self.run_id = result.run_id or 0
         self._writers: dict[str, Writer | WriterProcess] = {}
         self._pending: dict[str, _PendingItem] = {}
-        self._owner: dict[tuple[str, str], str] = {}
+        self._owner: dict[tuple[str, str], str] = {}  # (root, folder) → key of the item that sent it
         self._lock = threading.Lock()
 
     # -- sections -----------------------------------------------------------------------------
@@ -428,23 +430,35 @@ class _Pipeline:
         return _Plan(item, fingerprint, records, batches, rewriting, to_send, top_folder)
 
     def _expect(self, plan: _Plan, old_hashes: dict) -> None:
-        """Register a plan's files before they are sent: their results may come back at once."""
+        """Register a plan's files before they are sent: their results may come back at once.
+
+        Results are matched to their item by folder, not by file: the run's claims give every item
+        folders of its own (see library/items.py), and a cold M run has 1.85M files in ~160,000
+        folders.
+        """
         item = plan.item
-        sent = [(item.root, f.relpath) for batch, _, _ in plan.batches for f in batch.files]
+        folders = [batch.folder for batch, _, _ in plan.batches]
+        fallbacks = {}
+        for batch, _, _ in plan.batches:
+            for f in batch.files:
+                old = old_hashes.get((item.root, f.relpath))
+                if old is not None:
+                    fallbacks[item.root, f.relpath] = old
         pending = _PendingItem(
             item.key,
             item.section,
             item.root,
             plan.to_send,
             plan.records,
-            {ident: old_hashes.get(ident) for ident in sent},
+            fallbacks,
             plan.fingerprint,
             plan.folder,
+            folders,
         )
         with self._lock:
             self._pending[item.key] = pending
-            for ident in sent:
-                self._owner[ident] = item.key
+            for folder in folders:
+                self._owner[item.root, folder] = item.key
 
     def _record(
         self, key: str, section: str, root: str, fingerprint: str | None, records: dict, folder: str
@@ -465,20 +479,37 @@ class _Pipeline:
     def _writer(self, root: str) -> Writer | WriterProcess:
         writer = self._writers.get(root)
         if writer is None:
-            on_result = functools.partial(self._done, root)
+            callbacks = {
+                "on_result": functools.partial(self._done, root),
+                "on_batch": functools.partial(self._batch_written, root),
+            }
             if self.separate_writer:
-                writer = WriterProcess(self.roots[root], self.settings, on_result=on_result)
+                writer = WriterProcess(self.roots[root], self.settings, **callbacks)
             else:
-                writer = Writer(self.roots[root], self.settings, fs=self.fs, on_result=on_result)
+                writer = Writer(self.roots[root], self.settings, fs=self.fs, **callbacks)
             writer.__enter__()
             self._writers[root] = writer
         return writer
 
+    def _batch_written(self, root: str, batch: FolderFiles, written: Sequence[Any]) -> None:
+        """The files of one sent folder that got their new bytes: counted once, not per file."""
+        if not written:
+            return
+        with self._lock:
+            pending = self._owned(root, batch.folder)
+            if pending is None:
+                return
+            pending.remaining -= len(written)
+            self.result.written += len(written)
+            if not self._finished(pending):
+                return
+        self._record_done(pending)
+
     def _done(self, root: str, outcome: WriteResult) -> None:
+        """One file that was adopted, failed or skipped (written ones come in ``_batch_written``)."""
         ident = (root, outcome.relpath)
         with self._lock:
-            key = self._owner.pop(ident, None)
-            pending = self._pending.get(key) if key else None
+            pending = self._owned(root, outcome.relpath.rpartition("/")[0])
             if pending is None:
                 return
             pending.remaining -= 1
@@ -495,9 +526,25 @@ class _Pipeline:
                 # Keep the path recorded as ours with its old hash: cleanup must not delete it.
                 old = pending.old_hashes.get(ident)
                 pending.records[ident] = dataclasses.replace(pending.records[ident], hash=old, size=0)
-            if pending.remaining:
+            if not self._finished(pending):
                 return
-            del self._pending[key]
+        self._record_done(pending)
+
+    def _owned(self, root: str, folder: str) -> _PendingItem | None:
+        """The pending item that sent ``folder`` (under ``self._lock``)."""
+        key = self._owner.get((root, folder))
+        return self._pending.get(key) if key is not None else None
+
+    def _finished(self, pending: _PendingItem) -> bool:
+        """Whether every file of ``pending`` is reported; if so, forget it (under ``self._lock``)."""
+        if pending.remaining:
+            return False
+        del self._pending[pending.key]
+        for folder in pending.folders:
+            del self._owner[pending.root, folder]
+        return True
+
+    def _record_done(self, pending: _PendingItem) -> None:
         fingerprint = None if pending.failed else pending.fingerprint
         self._record(pending.key, pending.section, pending.root, fingerprint, pending.records, pending.folder)
 

@@ -19,7 +19,8 @@ file. Sending a result per file back cost the child a fifth of its CPU (``bench/
 docs/performance.md). ``submit`` blocks while too many files or folders are in flight (sent and
 not yet done), which bounds memory on both sides.
 Every file's result is delivered once, in the parent's reader thread, which calls ``on_result``
-(the manifest is recorded there, in this process). The child reads its pipe on a thread of its
+(the manifest is recorded there, in this process); with ``on_batch``, the files of a batch that
+got their new bytes go to it as one list, as ``Writer`` does. The child reads its pipe on a thread of its
 own, so a ``cancel`` takes effect at once, ahead of the batches still queued.
 
 The child never outlives the run: on Linux it asks the kernel for SIGKILL when its parent dies
@@ -86,11 +87,20 @@ def available() -> bool:
 
 
 class WriterProcess:
-    """A :class:`Writer` running in a child process; results come back through ``on_result``."""
+    """A :class:`Writer` running in a child process; results come back through ``on_result``
+    (and ``on_batch``, as for :class:`Writer`)."""
 
-    def __init__(self, root: Path, settings: Settings, *, on_result: Callable[[WriteResult], None]):
+    def __init__(
+        self,
+        root: Path,
+        settings: Settings,
+        *,
+        on_result: Callable[[WriteResult], None],
+        on_batch: Callable[[FolderFiles, Sequence[OutputFile]], None] | None = None,
+    ):
         self.root = Path(root)
         self._on_result = on_result
+        self._on_batch = on_batch
         self.fatal_error: OSError | None = None
         self.fatal_reason = ""
         #: The child's throttle limit (writes in flight allowed), as of its last results frame.
@@ -199,7 +209,7 @@ class WriterProcess:
             sent = end
         for batch, _, _ in batches[sent:]:
             for f in batch.files:
-                self._deliver(WriteResult(f.relpath, f.kind, False, None, skipped=True))
+                self._deliver(self._on_result, WriteResult(f.relpath, f.kind, False, None, skipped=True))
         return sent
 
     def _can_send(self, count: int) -> bool:
@@ -284,10 +294,14 @@ class WriterProcess:
                     # of a cold M run, with the child idle a fifth of it; docs/performance.md).
                     self._returned([batch for batch, _ in finished])
                     for fields in results:
-                        self._deliver(_result(fields))
-                    for _, written in finished:
-                        for f in written:
-                            self._deliver(WriteResult(f.relpath, f.kind, True, None))
+                        self._deliver(self._on_result, _result(fields))
+                    for batch, written in finished:
+                        if self._on_batch is not None:
+                            if written:
+                                self._deliver(self._on_batch, batch, written)
+                        else:
+                            for f in written:
+                                self._deliver(self._on_result, WriteResult(f.relpath, f.kind, True, None))
                 elif kind == "flushed":
                     with self._acked:
                         self._flushed = message[1]
@@ -328,10 +342,10 @@ class WriterProcess:
         names = set(entry[1])
         return batch, [f for f in batch.files if f.relpath in names]
 
-    def _deliver(self, result: WriteResult) -> None:
-        """Hand a result to ``on_result``; a failure there (a broken manifest) stops the run."""
+    def _deliver(self, callback: Callable[..., None], *args: Any) -> None:
+        """Hand results to ``callback``; a failure there (a broken manifest) stops the run."""
         try:
-            self._on_result(result)
+            callback(*args)
         except BaseException as exc:
             if self._unexpected is None:
                 self._unexpected = exc
