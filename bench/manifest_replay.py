@@ -5,7 +5,7 @@ writer process, and whole-run A/B pairs vary by ±10% on this machine's shared v
 the rows of a cold run (movies with two files, series with five seasons of twenty episodes, in a
 shuffled catalog order, as a real catalog's titles are) isolates it, in CPU seconds::
 
-    .venv/bin/python bench/manifest_replay.py [--scale 3] [--wal-pages 1000]
+    .venv/bin/python bench/manifest_replay.py [--scale 3] [--wal-pages 1000] [--cache-mb 16]
 
 ``--scale 1`` is size S (10,000 movies, 1,000 series: 186k file rows), 10 is M.
 """
@@ -27,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=3, help="multiples of size S")
     parser.add_argument("--wal-pages", type=int, help="PRAGMA wal_autocheckpoint (default: the manifest's)")
+    parser.add_argument("--cache-mb", type=int, help="PRAGMA cache_size in MiB (default: the manifest's)")
     opts = parser.parse_args()
 
     from vod2strm.output.manifest import FileRecord, Manifest
@@ -36,6 +37,8 @@ def main() -> None:
         manifest = Manifest.open(state, Path("/srv/media/vod2strm"))
         if opts.wal_pages is not None:
             manifest._db.execute(f"PRAGMA wal_autocheckpoint={opts.wal_pages}")
+        if opts.cache_mb is not None:
+            manifest._db.execute(f"PRAGMA cache_size=-{opts.cache_mb * 1024}")
         run = manifest.start_run("generate")
         order = random.Random(1)
         movies = list(range(10_000 * opts.scale))

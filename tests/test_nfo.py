@@ -446,13 +446,23 @@ XML_TEXT = st.text(
 )
 
 
+TAGS = st.sampled_from(["movie", "title", "thumb", "actor", "uniqueid"])
+ATTRIBUTES = st.lists(st.sampled_from(["type", "default", "aspect", "number"]), unique=True, max_size=2)
+
+
+@st.composite
+def leaves(draw: Any) -> nfo._Leaf:
+    """A leaf as ``_sub`` adds it: a tag, text, and attributes or None."""
+    names = draw(ATTRIBUTES)
+    attrib = {name: draw(XML_TEXT) for name in names} if names else draw(st.sampled_from([None, {}]))
+    return (draw(TAGS), draw(XML_TEXT), attrib)
+
+
 @st.composite
 def element_trees(draw: Any, depth: int = 0) -> nfo._Element:
-    tag = draw(st.sampled_from(["movie", "title", "thumb", "actor", "uniqueid"]))
-    names = draw(st.lists(st.sampled_from(["type", "default", "aspect", "number"]), unique=True, max_size=2))
-    element = nfo._Element(tag, {name: draw(XML_TEXT) for name in names})
+    element = nfo._Element(draw(TAGS), {name: draw(XML_TEXT) for name in draw(ATTRIBUTES)})
     if depth < 3 and draw(st.booleans()):
-        element.children = draw(st.lists(element_trees(depth + 1), max_size=3))
+        element.children = draw(st.lists(st.one_of(element_trees(depth + 1), leaves()), max_size=3))
     if not element.children or draw(st.integers(0, 19)) == 0:  # mixed content, rarely
         element.text = draw(st.one_of(st.none(), XML_TEXT))
     return element

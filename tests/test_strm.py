@@ -9,7 +9,7 @@ import pytest
 
 from vod2strm import conf
 from vod2strm.catalog.rows import Source
-from vod2strm.library.strm import is_http_url, proxy_url, render_strm
+from vod2strm.library.strm import is_http_url, proxy_url, render_strm, uuid_text
 
 
 def make_settings(**overrides: object) -> conf.Settings:
@@ -104,9 +104,16 @@ def test_uuid_reaches_the_url() -> None:
     [
         UUID("18cc6ae9-17a9-4c7b-8b93-42b6409808ad"),
         "18cc6ae917a94c7b8b9342b6409808ad",  # SQLite's column, as the driver returns it
+        "18CC6AE917A94C7B8B9342B6409808AD",
         "18CC6AE9-17A9-4C7B-8B93-42B6409808AD",
+        "{18cc6ae9-17a9-4c7b-8b93-42b6409808ad}",
     ],
 )
 def test_every_text_form_of_a_uuid_gives_the_same_url(given) -> None:
     body = render_strm("episode", given, make_source(), make_settings())
     assert b"/proxy/vod/episode/18cc6ae9-17a9-4c7b-8b93-42b6409808ad?" in body
+
+
+@pytest.mark.parametrize("given", ["g" * 32, "18cc6ae917a94c7b8b9342b6409808a", "old-uuid"])
+def test_text_that_is_no_uuid_is_kept_as_it_is(given) -> None:
+    assert uuid_text(given) == given

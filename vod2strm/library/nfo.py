@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -74,7 +75,11 @@ _YOUTUBE_PLUGIN = "plugin://plugin.video.youtube/?action=play_video&videoid="
 
 def properties(value: Any) -> Mapping[str, Any]:
     """``custom_properties`` as a mapping; a JSON string is decoded, anything else is empty."""
-    if isinstance(value, Mapping):
+    # None and dict first: an isinstance check against the Mapping ABC costs more than the rest
+    # of this function, and a cold M run asks for ~1.1M episodes' properties, most of them None.
+    if value is None:
+        return {}
+    if type(value) is dict or isinstance(value, Mapping):
         return value
     if isinstance(value, (str, bytes)):
         try:
@@ -87,9 +92,16 @@ def properties(value: Any) -> Mapping[str, Any]:
 
 def xml_text(value: Any) -> str:
     """Text lxml accepts: XML-1.0-illegal characters dropped, newlines normalised, stripped."""
-    if value is None or isinstance(value, (Mapping, list, tuple, set)):
+    if type(value) is str:
+        text = value
+        # Printable ASCII has nothing to drop, normalise or turn into newlines (most titles,
+        # numbers and dates): skip the regex and the normalisation.
+        if text.isascii() and text.isprintable():
+            return text.strip()
+    elif value is None or isinstance(value, (Mapping, list, tuple, set)):
         return ""
-    text = value if isinstance(value, str) else str(value)
+    else:
+        text = str(value)
     text = unicodedata.normalize("NFC", _XML_ILLEGAL.sub("", text))
     return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
@@ -255,8 +267,15 @@ def date_added(value: Any) -> str | None:
 # Element helpers
 
 
+#: A leaf element with text: ``(tag, text, attributes or None)``. Nearly every element of an NFO is
+#: one; a tuple costs a fraction of an :class:`_Element` to build and to write, and a cold M run
+#: builds ~10M of them (docs/performance.md).
+_Leaf = tuple[str, str, "dict[str, str] | None"]
+
+
 class _Element:
-    """An element of an NFO: a tag, attributes in insertion order, and text or children."""
+    """An element of an NFO: a tag, attributes in insertion order, and text or children
+    (elements, or leaves for the common case of an element holding only text)."""
 
     __slots__ = ("attrib", "children", "tag", "text")
 
@@ -264,7 +283,7 @@ class _Element:
         self.tag = tag
         self.attrib = attrib or {}
         self.text: str | None = None
-        self.children: list[_Element] = []
+        self.children: list[_Element | _Leaf] = []
 
 
 def _child(parent: _Element, tag: str, attrib: dict[str, str] | None = None) -> _Element:
@@ -273,13 +292,11 @@ def _child(parent: _Element, tag: str, attrib: dict[str, str] | None = None) -> 
     return element
 
 
-def _sub(parent: _Element, tag: str, text: Any, **attrs: str) -> _Element | None:
+def _sub(parent: _Element, tag: str, text: Any, attrib: dict[str, str] | None = None) -> None:
+    """A leaf holding ``text``; nothing when the text is empty or None (Kodi reads "" as a value)."""
     value = text if isinstance(text, str) else ("" if text is None else str(text))
-    if not value:
-        return None
-    element = _child(parent, tag, attrs)
-    element.text = value
-    return element
+    if value:
+        parent.children.append((tag, value, attrib))
 
 
 _DECLARATION = "<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n"
@@ -323,12 +340,12 @@ def _text(text: str) -> str:
     return text
 
 
-def _start(element: _Element) -> str:
+def _start(tag: str, attrib: dict[str, str] | None) -> str:
     """``tag`` and its attributes (double-quoted, escaped as libxml2 does)."""
-    if not element.attrib:
-        return element.tag
-    parts = [element.tag]
-    for name, value in element.attrib.items():
+    if not attrib:
+        return tag
+    parts = [tag]
+    for name, value in attrib.items():
         if not value.isprintable() and _LXML_DECIDES.search(value):
             raise _LxmlDecides
         parts.append(f' {name}="{value.translate(_ATTR_ESCAPES)}"')
@@ -341,32 +358,33 @@ def _write(element: _Element, indent: str, out: list[str]) -> None:
     if element.children:
         if text is not None:
             raise _LxmlDecides
-        out.append(f"{indent}<{_start(element)}>\n")
+        out.append(f"{indent}<{_start(element.tag, element.attrib)}>\n")
         inner = indent + "  "
         for child in element.children:
-            value = child.text
-            if child.children or value is None:
-                _write(child, inner, out)
+            if type(child) is tuple:  # the common case, a leaf with text: inline
+                tag, value, attrib = child
+                out.append(f"{inner}<{_start(tag, attrib)}>{_text(value)}</{tag}>\n")
+            else:
+                _write(child, inner, out)  # type: ignore[arg-type]
                 out.append("\n")
-            else:  # the common case, a leaf with text: inline
-                tag = child.tag
-                out.append(f"{inner}<{_start(child)}>{_text(value)}</{tag}>\n")
         out.append(f"{indent}</{element.tag}>")
     elif text is not None:
-        out.append(f"{indent}<{_start(element)}>{_text(text)}</{element.tag}>")
+        out.append(f"{indent}<{_start(element.tag, element.attrib)}>{_text(text)}</{element.tag}>")
     else:
-        out.append(f"{indent}<{_start(element)}/>")
+        out.append(f"{indent}<{_start(element.tag, element.attrib)}/>")
 
 
-def _to_lxml(element: _Element, parent: etree._Element | None = None) -> etree._Element:
-    node = (
-        etree.Element(element.tag, element.attrib)
-        if parent is None
-        else etree.SubElement(parent, element.tag, element.attrib)
-    )
-    if element.text is not None:
-        node.text = element.text
-    for child in element.children:
+def _to_lxml(element: _Element | _Leaf, parent: etree._Element | None = None) -> etree._Element:
+    if type(element) is tuple:
+        tag, text, attrib = element
+        children: list[_Element | _Leaf] = []
+    else:
+        tag, text, attrib, children = element.tag, element.text, element.attrib, element.children  # type: ignore[union-attr]
+    attrib = attrib or {}
+    node = etree.Element(tag, attrib) if parent is None else etree.SubElement(parent, tag, attrib)
+    if text is not None:
+        node.text = text
+    for child in children:
         _to_lxml(child, node)
     return node
 
@@ -383,13 +401,13 @@ def _uniqueids(root: _Element, tmdb_id: Any, imdb_id: Any) -> None:
     for kind, value in ids:
         if value:
             attrs = {"type": kind, "default": "true"} if first else {"type": kind}
-            _sub(root, "uniqueid", value, **attrs)
+            _sub(root, "uniqueid", value, attrs)
             first = False
 
 
 def _poster(root: _Element, url: Any) -> None:
     if isinstance(url, str) and is_http_url(url.strip()):
-        _sub(root, "thumb", url.strip(), aspect="poster")
+        _sub(root, "thumb", url.strip(), {"aspect": "poster"})
 
 
 def _fanart(root: _Element, props: Mapping[str, Any]) -> None:
@@ -479,7 +497,7 @@ def tvshow_nfo(row: SeriesRow, seasons: Sequence[int], settings: Settings) -> by
     _fanart(root, props)
     _credits(root, props)
     for season in sorted({naming.season_number(s) for s in seasons}):
-        _sub(root, "namedseason", season_label(season), number=str(season))
+        _sub(root, "namedseason", season_label(season), {"number": str(season)})
     _sub(root, "dateadded", date_added(row.created_at))
     return _serialize(root)
 
@@ -491,6 +509,12 @@ def season_nfo(series_row: SeriesRow, season_number: int | None, settings: Setti
     _sub(root, "title", season_label(season))
     _sub(root, "seasonnumber", str(season))
     return _serialize(root)
+
+
+@functools.lru_cache(maxsize=64)
+def _show_line(show_title: str) -> str:
+    """``line`` of a show's title: the same for each of its episodes (~100 per show)."""
+    return line(show_title)
 
 
 def episode_nfo(
@@ -517,7 +541,7 @@ def episode_nfo(
     title = line(episode_title) or f"Episode {episode}"
     root = _Element("episodedetails")
     _sub(root, "title", title)
-    _sub(root, "showtitle", line(show_title))
+    _sub(root, "showtitle", _show_line(show_title))
     _sub(root, "season", str(season))
     _sub(root, "episode", str(episode))
     _sub(root, "aired", iso_date(episode_row.air_date) or iso_date(_first(props, "air_date", "release_date")))

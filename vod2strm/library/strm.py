@@ -25,6 +25,7 @@ _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
 #: str pattern), C0 controls and DEL.
 _NOT_ON_ONE_LINE = re.compile(r"[\s\x00-\x1f\x7f]")
 _HOST = re.compile(r"[^/?#]*")
+_HEX32 = re.compile(r"[0-9A-Fa-f]{32}")
 
 
 def _quoted(value: object) -> str:
@@ -37,6 +38,9 @@ def uuid_text(uuid: UUID | str) -> str:
     a driver gives (SQLite stores 32 hex digits); text that is no uuid is kept as it is."""
     if isinstance(uuid, UUID):
         return str(uuid)
+    if type(uuid) is str and _HEX32.fullmatch(uuid):  # SQLite's form: hyphens put in by hand,
+        u = uuid.lower()  # as the UUID round trip (a third of an episode's .strm) would
+        return f"{u[:8]}-{u[8:12]}-{u[12:16]}-{u[16:20]}-{u[20:]}"
     try:
         return str(UUID(uuid))
     except (TypeError, ValueError):
