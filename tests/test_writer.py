@@ -643,3 +643,52 @@ def test_a_serial_writer_writes_in_the_submitting_thread_and_a_wider_one_in_its_
     assert all((root / f.relpath).read_bytes() == f.data for f in all_files(batches))
     here = threading.current_thread().name
     assert (fs.threads == {here}) if workers == 1 else (here not in fs.threads)
+
+
+class _GatedFS(_ThreadRecordingFS):
+    """Pool threads wait at ``gate`` before writing; remembers the order of the writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.order: list[tuple[str, str]] = []
+        self._order_lock = threading.Lock()
+
+    def write_atomic(self, path: Path, data: bytes, **kw: object) -> None:  # type: ignore[override]
+        name = threading.current_thread().name
+        if name.startswith("vod2strm-writer"):
+            assert self.gate.wait(10)
+        with self._order_lock:
+            self.order.append((name, path.name if isinstance(path, Path) else str(path).rsplit("/", 1)[1]))
+        super().write_atomic(path, data, **kw)
+
+
+def test_back_at_a_limit_of_one_a_serial_writer_lets_its_pool_finish_then_writes_inline(
+    tmp_path: Path,
+) -> None:
+    """After a probe, batches still queued on the pool must not keep the writer there: the next
+    batch at a limit of one waits for them, then is written in the submitting thread."""
+    root = tmp_path / "lib"
+    root.mkdir()
+    fs = _GatedFS()
+    throttle = AimdThrottle(1, 4, initial=2)
+    batches = library(shows=0, movies=4)
+    with Writer(
+        root, settings_for(root), fs=fs, on_result=Results(), inline_when_serial=True, throttle=throttle
+    ) as writer:
+        assert writer.submit_many([(batch, True, frozenset()) for batch in batches[:3]]) == 3
+        with throttle._cond:
+            throttle._set_limit(1, time.monotonic(), "test: a cut back to one")
+        last = threading.Thread(target=writer.submit, args=(batches[3],), name="submitter")
+        last.start()
+        last.join(0.3)
+        assert last.is_alive() and not fs.order  # waiting for the pool, which waits at the gate
+        fs.gate.set()
+        last.join(10)
+        assert not last.is_alive()
+    last_names = {f.relpath.rsplit("/", 1)[1] for f in batches[3].files}
+    assert {name for thread, name in fs.order if thread == "submitter"} == last_names
+    assert [name for _, name in fs.order[-len(last_names) :]] == [
+        f.relpath.rsplit("/", 1)[1] for f in batches[3].files
+    ]
+    assert all((root / f.relpath).read_bytes() == f.data for f in all_files(batches))

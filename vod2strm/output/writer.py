@@ -277,7 +277,13 @@ class Writer:
             return False
         with self._lock:
             self._outstanding += 1
-            inline = self._inline_when_serial and self._outstanding == 1 and self.throttle.limit == 1
+            inline = self._inline_when_serial and self.throttle.limit == 1
+            if inline and self._outstanding > 1:
+                # Serial again, with batches still on the pool from a raised limit: let them
+                # finish, then write inline. Feeding the pool one batch behind another kept it
+                # there long after a probe (a cold S run at a limit of 1 throughout: the pool's
+                # threads used ~3 of the writer process's ~8.5 s of CPU; docs/performance.md).
+                self._idle.wait_for(lambda: self._outstanding == 1)
         if inline:
             self._run_batch(batch, base, adopt, if_missing)
             return True
@@ -576,7 +582,7 @@ class Writer:
         self._slots.release()
         with self._idle:
             self._outstanding -= 1
-            if self._outstanding == 0:
+            if self._outstanding <= 1:  # idle, or only a submit waiting to write inline
                 self._idle.notify_all()
 
 
