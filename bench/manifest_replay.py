@@ -27,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=3, help="multiples of size S")
     parser.add_argument("--wal-pages", type=int, help="PRAGMA wal_autocheckpoint (default: the manifest's)")
+    parser.add_argument("--defer-index", action="store_true", help="experiment: files_item built at the end")
     parser.add_argument("--cache-mb", type=int, help="PRAGMA cache_size in MiB (default: the manifest's)")
     opts = parser.parse_args()
 
@@ -39,6 +40,8 @@ def main() -> None:
             manifest._db.execute(f"PRAGMA wal_autocheckpoint={opts.wal_pages}")
         if opts.cache_mb is not None:
             manifest._db.execute(f"PRAGMA cache_size=-{opts.cache_mb * 1024}")
+        if opts.defer_index:
+            manifest._db.execute("DROP INDEX files_item")
         run = manifest.start_run("generate")
         order = random.Random(1)
         movies = list(range(10_000 * opts.scale))
@@ -81,6 +84,9 @@ def main() -> None:
                     ]
             record(key, "series", show, files)
             rows += len(files)
+        if opts.defer_index:
+            manifest.commit()
+            manifest._db.execute("CREATE INDEX files_item ON files (item_key)")
         manifest.close()  # the last checkpoint is part of the cost
         cpu, wall = time.process_time() - started_cpu, time.monotonic() - started
         size = sum(p.stat().st_size for p in state.iterdir()) >> 20

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import threading
 import uuid
 from collections import Counter
@@ -52,6 +53,10 @@ def test_generate_writes_movies_shows_seasons_and_episodes(tmp_path):
     assert result.files == len(files)
     assert result.written == len(files)
     assert result.sections == {"movies": "complete", "series": "complete"}
+    # A first run builds the manifest's files-by-item index at its end (Manifest.defer_item_index).
+    (manifest,) = settings.state_dir.glob("manifest-*.sqlite3")
+    with sqlite3.connect(manifest) as db:
+        assert db.execute("SELECT 1 FROM sqlite_master WHERE name = 'files_item'").fetchone()
 
 
 def test_unchanged_rerun_writes_nothing_and_keeps_mtimes(tmp_path):

@@ -60,3 +60,67 @@ def test_a_group_of_items_is_written_in_a_few_statements(tmp_path: Path) -> None
         assert manifest.item_states(["movie:599"])["movie:599"].nfiles == 2
     finally:
         manifest.close()
+
+
+def _has_item_index(state: Path) -> bool:
+    import sqlite3
+
+    (path,) = state.glob("manifest-*.sqlite3")
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT 1 FROM sqlite_master WHERE name = 'files_item'").fetchone() is not None
+
+
+def test_a_first_run_builds_the_files_by_item_index_once_at_the_end(tmp_path: Path) -> None:
+    """A first run defers the index (a quarter of the manifest's cost in a cold run); lookups
+    for items not recorded yet need no index, any other query gets it built first."""
+    state = tmp_path / "state"
+    manifest = Manifest.open(state, tmp_path / "lib")
+    statements: list[str] = []
+    manifest._db._db.set_trace_callback(statements.append)
+    try:
+        manifest.defer_item_index()
+        assert not _has_item_index(state)
+        record(manifest, "movie:1", ["Movies/1/a.strm", "Movies/1/a.nfo"])
+        manifest.commit()
+        statements.clear()
+        assert manifest.file_hashes(["movie:2", "movie:3"]) == {}  # a chunk the run renders next
+        assert not any("FROM files" in sql for sql in statements)  # no scan of the whole table
+        assert not _has_item_index(state)
+        assert manifest.file_hashes(["movie:1"]) == {
+            ("main", "Movies/1/a.strm"): "h",
+            ("main", "Movies/1/a.nfo"): "h",
+        }
+        assert _has_item_index(state)  # built before the query that needed it
+    finally:
+        manifest.close()
+
+    manifest = Manifest.open(state, tmp_path / "lib")
+    try:
+        manifest.defer_item_index()  # files are recorded: not a first run, the index stays
+        assert _has_item_index(state)
+        manifest.prune_items("movies", 1)
+    finally:
+        manifest.close()
+
+
+def test_the_index_a_first_run_deferred_is_back_after_close_and_after_a_crash(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    manifest = Manifest.open(state, tmp_path / "lib")
+    manifest.defer_item_index()
+    record(manifest, "movie:1", ["Movies/1/a.strm"])
+    manifest.close()
+    assert _has_item_index(state)
+
+    crashed = tmp_path / "crashed"
+    manifest = Manifest.open(crashed, tmp_path / "lib")
+    manifest.defer_item_index()
+    record(manifest, "movie:1", ["Movies/1/a.strm"])
+    manifest.commit()
+    manifest._db.close()  # a crash: close() never runs
+    assert not _has_item_index(crashed)
+    reopened = Manifest.open(crashed, tmp_path / "lib")
+    try:
+        assert _has_item_index(crashed)
+        assert reopened.file_hashes(["movie:1"]) == {("main", "Movies/1/a.strm"): "h"}
+    finally:
+        reopened.close()

@@ -176,6 +176,8 @@ def run(
                 for root in roots.values():
                     marker.check_root(root, has_files, fs)
                     marker.ensure_marker(root, fs)
+                if not has_files:
+                    manifest.defer_item_index()  # a first run: built once, at the end
             result.run_id = None if dry_run else manifest.start_run("generate", selected=selected)
             try:
                 with connections["default"].execute_wrapper(counter):
