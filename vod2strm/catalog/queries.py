@@ -335,7 +335,7 @@ def _episodes_for(eligible: dict[int, _Candidate], settings: Settings) -> dict[i
     """
     m = resolver.models()
     series_ids = list(eligible)
-    relations = (
+    relations = _unconverted(  # ids and text: no converters to skip, only Django's row layers
         m.M3UEpisodeRelation.objects.filter(episode__series_id__in=series_ids, m3u_account__is_active=True)
         .order_by()
         .values_list(

@@ -395,11 +395,12 @@ def series_item(
             title = naming.episode_title(show_title, ep, settings)
             names = {"max_bytes": budget, "show_component": show_component, "title": title}
             base = naming.episode_base_name(show_title, ep, settings, **names)
-            n = 1
-            while naming.fold(base) in taken:
+            n, folded = 1, naming.fold(base)
+            while folded in taken:
                 n += 1
                 base = naming.episode_base_name(show_title, ep, settings, suffix=f" ({n})", **names)
-            taken.add(naming.fold(base))
+                folded = naming.fold(base)
+            taken.add(folded)
             strm = render_strm("episode", ep.uuid, ep.source, settings)
             files.append(OutputFile(f"{folder}/{base}.strm", strm, "episode_strm"))
             if settings.write_nfo:

@@ -363,7 +363,8 @@ def _write(element: _Element, indent: str, out: list[str]) -> None:
         for child in element.children:
             if type(child) is tuple:  # the common case, a leaf with text: inline
                 tag, value, attrib = child
-                out.append(f"{inner}<{_start(tag, attrib)}>{_text(value)}</{tag}>\n")
+                start = _start(tag, attrib) if attrib else tag
+                out.append(f"{inner}<{start}>{_text(value)}</{tag}>\n")
             else:
                 _write(child, inner, out)  # type: ignore[arg-type]
                 out.append("\n")
