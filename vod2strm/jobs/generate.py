@@ -203,6 +203,7 @@ def run(
                 # status reports it and cleanup waits for a complete run (DESIGN.md section 10).
                 _close_failed_run(manifest, result, sections, counter, started, exc)
                 raise
+            manifest.ensure_item_index()  # a first run's deferred index is part of its time
             result.queries = counter.count
             result.seconds = time.monotonic() - started
             if result.run_id is not None:

@@ -218,7 +218,7 @@ class Manifest:
         with self._lock:
             try:
                 self.commit()
-                self._ensure_item_index()
+                self.ensure_item_index()
             finally:
                 self._db.close()
 
@@ -228,17 +228,20 @@ class Manifest:
         Why: a first run records every file, and keeping this index up to date row by row was a
         quarter of the manifest's cost at 2.26M rows (``bench/manifest_replay.py --scale 10
         --defer-index``: 18.6-18.9 s of CPU against 14.2-14.5 s, the sorted build included). The
-        index is built again by :meth:`close`, before any query that needs it, and by the next
-        :meth:`open` after a crash (the schema creates it when it is missing).
+        index is built by :meth:`ensure_item_index` (the run calls it before it ends, and
+        :meth:`close` does), before any query that needs it, and by the next :meth:`open` after
+        a crash (the schema creates it when it is missing).
         """
         with self._lock:
             if not self.has_files():
                 self._db.execute("DROP INDEX IF EXISTS files_item")
                 self._item_index_deferred = True
 
-    def _ensure_item_index(self) -> None:
+    def ensure_item_index(self) -> None:
         """The files-by-item index, built now if :meth:`defer_item_index` left it out."""
-        if self._item_index_deferred:
+        with self._lock:
+            if not self._item_index_deferred:
+                return
             self.commit()
             self._db.execute(_ITEM_INDEX)
             self._item_index_deferred = False
@@ -354,7 +357,7 @@ class Manifest:
             if self._item_index_deferred:
                 if not self._any_item(item_keys):  # a first run: nothing recorded for them yet
                     return found
-                self._ensure_item_index()
+                self.ensure_item_index()
             for batch in _batches(item_keys):
                 marks = ",".join("?" * len(batch))
                 for root, path, digest in self._db.execute(
@@ -459,7 +462,7 @@ class Manifest:
     def prune_items(self, section: str, complete_run: int) -> None:
         """Forget items gone from the catalog once none of their files is left."""
         with self._lock:
-            self._ensure_item_index()
+            self.ensure_item_index()
             self._db.execute(
                 "DELETE FROM items WHERE section = ? AND seen_run < ?"
                 " AND NOT EXISTS (SELECT 1 FROM files f WHERE f.item_key = items.key)",
