@@ -440,9 +440,10 @@ class _Pipeline:
         folders.
         """
         item = plan.item
-        folders = [batch.folder for batch, _, _ in plan.batches]
-        fallbacks = {}
+        folders: list[str] = []
+        fallbacks: dict[tuple[str, str], str] = {}
         for batch, _, _ in plan.batches:
+            folders.append(batch.folder)
             for f in batch.files:
                 old = old_hashes.get((item.root, f.relpath))
                 if old is not None:

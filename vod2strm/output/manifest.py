@@ -51,6 +51,8 @@ _ROWS_PER_STATEMENT = 256
 #: default is 1,000; see Manifest.open).
 _WAL_CHECKPOINT_PAGES = 10_000
 
+#: Part of the schema, and built again after a first run that deferred it (Manifest.defer_item_index).
+_ITEM_INDEX = "CREATE INDEX IF NOT EXISTS files_item ON files (item_key)"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -83,10 +85,8 @@ CREATE TABLE IF NOT EXISTS files (
     size INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (root, path)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS files_item ON files (item_key);
 """
-#: Built by the schema above, and again after a first run that deferred it (Manifest.defer_item_index).
-_ITEM_INDEX = "CREATE INDEX IF NOT EXISTS files_item ON files (item_key)"
+_SCHEMA += _ITEM_INDEX + ";\n"
 
 
 #: Upserts as (head, one row's placeholders, conflict clause): a statement carries many rows

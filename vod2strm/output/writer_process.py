@@ -20,8 +20,8 @@ docs/performance.md). ``submit`` blocks while too many files or folders are in f
 not yet done), which bounds memory on both sides.
 Every file's result is delivered once, in the parent's reader thread, which calls ``on_result``
 (the manifest is recorded there, in this process); with ``on_batch``, the files of a batch that
-got their new bytes go to it as one list, as ``Writer`` does. The child reads its pipe on a thread of its
-own, so a ``cancel`` takes effect at once, ahead of the batches still queued.
+got their new bytes go to it as one list, as ``Writer`` does. The child reads its pipe on a
+thread of its own, so a ``cancel`` takes effect at once, ahead of the batches still queued.
 
 The child never outlives the run: on Linux it asks the kernel for SIGKILL when its parent dies
 (``PR_SET_PDEATHSIG``), so a killed run cannot leave writes going on behind the next run's lock;
