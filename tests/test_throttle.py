@@ -264,3 +264,66 @@ def test_a_share_behind_the_backoff_is_still_found() -> None:
     climbed = next(i for i, limit in enumerate(after) if limit >= 12)
     assert climbed <= 25_000  # at most 128 windows held at the minimum, then the climb
     assert min(after[-1000:]) >= 10 and max(after[-1000:]) <= 20
+
+
+def test_complete_many_counts_every_write_and_keeps_the_holders_slot() -> None:
+    throttle = AimdThrottle(1, 4, clock=FakeClock())
+    assert throttle.acquire()
+    assert throttle.complete_many([0.01] * 10) is True
+    assert throttle.completed == 10 and throttle.in_flight == 1
+    assert throttle.complete_many([]) is True and throttle.completed == 10
+    throttle.release(None)
+    assert throttle.in_flight == 0
+
+
+def test_complete_many_reports_a_failed_last_write_as_an_error() -> None:
+    throttle = AimdThrottle(1, 4, initial=4, clock=FakeClock())
+    for _ in range(4):
+        assert throttle.try_acquire()
+    assert throttle.complete_many([0.01, 0.01, 0.01], last_ok=False) is False  # cut to 2: given back
+    assert throttle.limit == 2 and throttle.in_flight == 3
+    assert throttle.completed == 3 and throttle.errors == 1
+
+
+def _one_holder(latency_of: Callable[[int], float], writes: int, group: int) -> AimdThrottle:
+    """One writer at a time, as the writer process inline: ``group`` writes back to back, then
+    their latencies go to the throttle together (1: one ``complete`` per write)."""
+    clock = FakeClock()
+    throttle = AimdThrottle(1, 16, clock=clock)
+    throttle.acquire()
+    pending: list[float] = []
+    for _ in range(writes):
+        latency = latency_of(1)
+        clock.now += latency
+        if group == 1:
+            assert throttle.complete(latency)
+            continue
+        pending.append(latency)
+        if len(pending) == group:
+            assert throttle.complete_many(pending)
+            pending = []
+    assert throttle.complete_many(pending)
+    return throttle
+
+
+@pytest.mark.parametrize("group", [1, 41])
+def test_latencies_observed_together_lead_to_the_same_decisions(group: int) -> None:
+    """A season's writes observed at its end: the same windows, probes and backoff as observed
+    one by one (a probe up from 1 is where a single holder's limit can go)."""
+
+    def disk_then_a_stall() -> Callable[[int], float]:
+        disk, count = local_disk(), 0
+
+        def latency(n: int) -> float:
+            nonlocal count
+            count += 1
+            return 0.02 if 50_000 <= count < 50_500 else disk(n)
+
+        return latency
+
+    one_by_one = _one_holder(disk_then_a_stall(), 100_000, 1)
+    grouped = _one_holder(disk_then_a_stall(), 100_000, group)
+    assert grouped.completed == one_by_one.completed == 100_000
+    assert grouped.increases == one_by_one.increases >= 2  # probed up, cut by the stall, probed again
+    assert grouped.decreases == one_by_one.decreases >= 1
+    assert grouped.limit == one_by_one.limit

@@ -692,3 +692,38 @@ def test_back_at_a_limit_of_one_a_serial_writer_lets_its_pool_finish_then_writes
         f.relpath.rsplit("/", 1)[1] for f in batches[3].files
     ]
     assert all((root / f.relpath).read_bytes() == f.data for f in all_files(batches))
+
+
+@pytest.mark.parametrize("code", [errno.EIO, errno.EACCES])
+def test_written_inline_a_batch_reports_its_latencies_together_and_a_failure_at_once(
+    tmp_path: Path, code: int
+) -> None:
+    """Inline at a limit of one, the throttle hears of a batch's writes when it ends, and of a
+    failed write at once: an I/O error as congestion, a path error as a write that went fine."""
+    root = tmp_path / "lib"
+    root.mkdir()
+    batch = FolderFiles(
+        "Show/Season 01", tuple(OutputFile(f"Show/Season 01/e{i}.strm", b"x", "strm") for i in range(9))
+    )
+    heard: list[tuple[int, bool]] = []
+
+    class Listening(AimdThrottle):
+        def complete(self, latency_s: float, ok: bool = True) -> bool:
+            raise AssertionError("inline writes are observed together")
+
+        def complete_many(self, latencies, *, last_ok=True):  # type: ignore[no-untyped-def]
+            heard.append((len(latencies), last_ok))
+            return super().complete_many(latencies, last_ok=last_ok)
+
+    throttle = Listening(1, 4)
+    fs = FaultFS(write_error=lambda p: code if p.name == "e3.strm" else None)
+    results = Results()
+    with Writer(
+        root, settings_for(root), fs=fs, on_result=results, inline_when_serial=True, throttle=throttle
+    ) as writer:
+        writer.submit(batch)
+    assert heard == [(4, code in (errno.EACCES,)), (5, True)]
+    assert throttle.completed == 9 and throttle.in_flight == 0
+    assert throttle.errors == (1 if code == errno.EIO else 0)
+    assert not results.by_path()["Show/Season 01/e3.strm"].ok
+    assert writer.written == 8 and writer.failed == 1

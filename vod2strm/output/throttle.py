@@ -51,7 +51,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,7 +181,7 @@ class AimdThrottle:
     def release(self, latency_s: float | None = None, ok: bool = True) -> None:
         """Return a slot and record how the write went (``latency_s`` None: no observation)."""
         with self._lock:
-            self._finish(latency_s, ok)
+            self._finish(latency_s, ok, self._clock())
             self._give_back()
 
     def complete(self, latency_s: float, ok: bool = True) -> bool:
@@ -196,14 +196,37 @@ class AimdThrottle:
         flight, their latencies and completions are the same.
         """
         with self._lock:
-            self._finish(latency_s, ok)
+            self._finish(latency_s, ok, self._clock())
             if self._in_flight <= self._limit:
                 return True
             self._give_back()
             return False
 
-    def _finish(self, latency_s: float | None, ok: bool) -> None:
-        now = self._clock()
+    def complete_many(self, latencies: Sequence[float], *, last_ok: bool = True) -> bool:
+        """:meth:`complete` for writes one holder made back to back, observed together.
+
+        All but the last succeeded; ``last_ok`` is the last one's outcome. Why: the writer
+        process at a limit of 1 writes a batch inline, one file after another, and a lock and a
+        call per file were a fifth of its Python per file (``complete`` ~1.2 µs against ~6 µs,
+        docs/performance.md). The observations are the same, made at the batch's end: a decision
+        waits for the batch, which at a limit of 1 could only raise the limit (there is nothing
+        to cut). Returns what :meth:`complete` returns.
+        """
+        if not latencies:
+            return True
+        with self._lock:
+            now = self._clock()
+            successes = latencies if last_ok else latencies[:-1]
+            if successes:
+                self._observe_successes(successes, now)
+            if not last_ok:
+                self._finish(latencies[-1], False, now)
+            if self._in_flight <= self._limit:
+                return True
+            self._give_back()
+            return False
+
+    def _finish(self, latency_s: float | None, ok: bool, now: float) -> None:
         self._integrate(now)
         if self._in_flight <= 0:
             raise RuntimeError("release() without a matching acquire()")
@@ -218,6 +241,32 @@ class AimdThrottle:
         if settling and self._settle == 0:
             self._restart_window(now)
         self._in_flight += 1
+
+    def _observe_successes(self, latencies: Sequence[float], now: float) -> None:
+        """``_finish(latency, True, now)`` for each of ``latencies`` (non-negative), in one pass.
+
+        The window's sums take them all at once; the latency brake and the window's end are
+        checked once, after the last (per file, ``_finish`` and ``_observe`` were most of the
+        throttle's cost). Writes that started before the last limit change settle first, as there.
+        """
+        self._integrate(now)
+        if self._in_flight <= 0:
+            raise RuntimeError("release() without a matching acquire()")
+        settling = min(self._settle, len(latencies))
+        if settling:
+            self._settle -= settling
+            if self._settle == 0:
+                self._restart_window(now)
+        counted = latencies[settling:] if settling else latencies
+        self.completed += len(latencies)
+        self._win_count += len(counted)
+        self._win_ok += len(counted)
+        self._win_latency += sum(counted)
+        a, fast = self._latency_alpha, self._fast_latency
+        for latency in latencies:
+            fast = latency if fast is None else fast + a * (latency - fast)
+        if fast is not None:
+            self._brake_or_end_window(now, fast, counted=bool(counted))
 
     def _give_back(self) -> None:
         self._in_flight -= 1
@@ -283,6 +332,11 @@ class AimdThrottle:
         fast = (
             latency if self._fast_latency is None else self._fast_latency + a * (latency - self._fast_latency)
         )
+        self._brake_or_end_window(now, fast, counted=counted)
+
+    def _brake_or_end_window(self, now: float, fast: float, *, counted: bool) -> None:
+        """After successful writes: cut at once if the smoothed latency ``fast`` exploded (a
+        stall), else end the window if it is full."""
         self._fast_latency = fast
         ref = self._ref
         if ref is not None and self._cut is None:

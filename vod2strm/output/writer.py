@@ -285,7 +285,7 @@ class Writer:
                 # threads used ~3 of the writer process's ~8.5 s of CPU; docs/performance.md).
                 self._idle.wait_for(lambda: self._outstanding == 1)
         if inline:
-            self._run_batch(batch, base, adopt, if_missing)
+            self._run_batch(batch, base, adopt, if_missing, True)
             return True
         try:
             self._pool.submit(self._run_batch, batch, base, adopt, if_missing)
@@ -337,11 +337,13 @@ class Writer:
 
     # -- inside the pool ------------------------------------------------------------------------
 
-    def _run_batch(self, batch: FolderFiles, base: Path, adopt: bool, if_missing: frozenset[str]) -> None:
+    def _run_batch(
+        self, batch: FolderFiles, base: Path, adopt: bool, if_missing: frozenset[str], inline: bool = False
+    ) -> None:
         written: list[OutputFile] = []  # files that got their new bytes, reported with the batch
         cursor = [0]  # files[:cursor[0]] have their outcome (for the crash path)
         try:
-            self._write_batch(batch, base, adopt, if_missing, written, cursor)
+            self._write_batch(batch, base, adopt, if_missing, written, cursor, inline)
         except BaseException as exc:  # a bug must not leave files unreported or the run hanging
             with self._lock:
                 if self._unexpected is None:
@@ -360,8 +362,14 @@ class Writer:
         if_missing: frozenset[str],
         written: list[OutputFile],
         cursor: list[int],
+        inline: bool = False,
     ) -> None:
-        """Write a batch: new bytes go to ``written``, every other outcome is reported at once."""
+        """Write a batch: new bytes go to ``written``, every other outcome is reported at once.
+
+        ``inline`` (the caller's thread, at a throttle limit of 1): the batch's write latencies
+        go to the throttle together when the batch ends or a write fails
+        (:meth:`AimdThrottle.complete_many`), not one call per file.
+        """
         files = batch.files
         if self._stop.is_set():
             self._skip_all(files)
@@ -409,6 +417,7 @@ class Writer:
         options = {"fsync": self._fsync, "file_mode": self._file_mode, "gid": self._gid}
         name_at = len(batch.folder) + 1 if batch.folder else 0  # check_batch: files sit directly inside
         holding = False  # a throttle slot kept from this batch's last write (AimdThrottle.complete)
+        unobserved: list[float] = []  # inline: latencies of this batch's writes not yet observed
         try:
             for i, f in enumerate(files):
                 cursor[0] = i
@@ -440,7 +449,13 @@ class Writer:
                     error = exc
                 finally:
                     congested = error is not None and error.errno not in PATH_ERRNOS
-                    holding = throttle.complete(clock() - started, ok=not congested)
+                    if not inline:
+                        holding = throttle.complete(clock() - started, ok=not congested)
+                    else:
+                        unobserved.append(clock() - started)
+                        if error is not None:  # the throttle hears of a failure at once
+                            holding = throttle.complete_many(unobserved, last_ok=not congested)
+                            unobserved = []
                 if error is not None:
                     self._classify(error, base, folder)
                     self._report(WriteResult(f.relpath, f.kind, False, error, file=f))
@@ -454,6 +469,8 @@ class Writer:
                     written.append(f)
             cursor[0] = len(files)
         finally:
+            if unobserved:
+                holding = throttle.complete_many(unobserved)
             if holding:
                 throttle.release(None)
 
