@@ -570,6 +570,27 @@ def step_floor(args: dict) -> dict:
     return out
 
 
+def step_warmup(args: dict) -> dict:
+    """Write ``files`` small files (512 bytes, 40 to a folder) under ``target`` as the floor does:
+    the untimed warm-up of ``bench/run.py`` (see ``warm_up`` there). The caller deletes them."""
+    target = Path(args["target"])
+    data = b"w" * 512
+    started = time.monotonic()
+    folder = ""
+    for n in range(args["files"]):
+        if n % 40 == 0:
+            folder = str(target / f"{n // 40000}" / f"{n // 40}")
+            os.makedirs(folder, exist_ok=True)
+        tmp, final = f"{folder}/.warm-{n}.tmp", f"{folder}/{n}.nfo"
+        fd = os.open(tmp, _FLAGS, 0o666)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+    return {"files": args["files"], "seconds": round(time.monotonic() - started, 3)}
+
+
 STEPS = {
     "migrate": step_migrate,
     "load": step_load,
@@ -580,6 +601,7 @@ STEPS = {
     "scan": step_scan,
     "dump": step_dump,
     "floor": step_floor,
+    "warmup": step_warmup,
 }
 
 
