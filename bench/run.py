@@ -234,10 +234,11 @@ def run_local(b: Bench) -> dict:
         disk = FreshDisk(b.workdir, {"XS": 4, "S": 8, "M": 48}[opts.size])
         atexit.register(disk.down)
     reps = []
+    warm = None
     try:
         runs_dir = disk.up() if disk else b.workdir / "runs"
         if opts.warmup:
-            warm_up(b, runs_dir / "warm-up", catalog["counts"])
+            warm = warm_up(b, runs_dir / "warm-up", catalog["counts"])
         for i in range(opts.repeat):
             if opts.repeat > 1:
                 log(f"repetition {i + 1} of {opts.repeat}")
@@ -245,10 +246,10 @@ def run_local(b: Bench) -> dict:
     finally:
         if disk:
             disk.down()
-    return {"catalog": catalog, "reps": reps}
+    return {"catalog": catalog, "warmup": warm, "reps": reps}
 
 
-def warm_up(b: Bench, target: Path, counts: dict) -> None:
+def warm_up(b: Bench, target: Path, counts: dict) -> dict:
     """Write and delete as many small files as a cold run writes, before any measured step.
 
     Why: the first ~2 GB of small-file writes after the image is made cost the writing process
@@ -265,6 +266,7 @@ def warm_up(b: Bench, target: Path, counts: dict) -> None:
     b.rmtree(target)
     b.sync()
     log(f"  {done['files']} files in {done['seconds']} s")
+    return done
 
 
 def run_local_once(b: Bench, runs_dir: Path) -> dict:

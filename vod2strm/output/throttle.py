@@ -252,6 +252,7 @@ class AimdThrottle:
         self._integrate(now)
         if self._in_flight <= 0:
             raise RuntimeError("release() without a matching acquire()")
+        self._in_flight -= 1  # as in _finish: out while observed, so a limit change settles right
         settling = min(self._settle, len(latencies))
         if settling:
             self._settle -= settling
@@ -267,6 +268,7 @@ class AimdThrottle:
             fast = latency if fast is None else fast + a * (latency - fast)
         if fast is not None:
             self._brake_or_end_window(now, fast, counted=bool(counted))
+        self._in_flight += 1
 
     def _give_back(self) -> None:
         self._in_flight -= 1
