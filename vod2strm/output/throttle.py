@@ -227,6 +227,9 @@ class AimdThrottle:
             return False
 
     def _finish(self, latency_s: float | None, ok: bool, now: float) -> None:
+        if ok and latency_s is not None:
+            self._observe_successes((max(0.0, float(latency_s)),), now)
+            return
         self._integrate(now)
         if self._in_flight <= 0:
             raise RuntimeError("release() without a matching acquire()")
@@ -237,17 +240,18 @@ class AimdThrottle:
         if settling:
             self._settle -= 1
         if latency_s is not None:
-            self._observe(now, max(0.0, float(latency_s)), ok, counted=not settling)
+            self._observe_failure(now, counted=not settling)
         if settling and self._settle == 0:
             self._restart_window(now)
         self._in_flight += 1
 
     def _observe_successes(self, latencies: Sequence[float], now: float) -> None:
-        """``_finish(latency, True, now)`` for each of ``latencies`` (non-negative), in one pass.
+        """Successful writes (latencies non-negative), one or many, observed in one pass.
 
-        The window's sums take them all at once; the latency brake and the window's end are
-        checked once, after the last (per file, ``_finish`` and ``_observe`` were most of the
-        throttle's cost). Writes that started before the last limit change settle first, as there.
+        The window's sums take them all at once; the latency brake (a cut at once when the
+        smoothed latency exploded: a stall) and the window's end are checked once, after the
+        last. Per file, these checks were most of the throttle's cost. Writes that started
+        before the last limit change settle first, and are not counted in the window.
         """
         self._integrate(now)
         if self._in_flight <= 0:
@@ -266,8 +270,16 @@ class AimdThrottle:
         a, fast = self._latency_alpha, self._fast_latency
         for latency in latencies:
             fast = latency if fast is None else fast + a * (latency - fast)
-        if fast is not None:
-            self._brake_or_end_window(now, fast, counted=bool(counted))
+        self._fast_latency = fast
+        ref = self._ref
+        if fast is not None and ref is not None and self._cut is None:
+            allowed = self._latency_explode * ref.latency * max(1.0, self._limit / ref.limit)
+            if fast > allowed:
+                self._cut = "latency"
+                self._cut_to(self._limit * self._decrease, now, f"latency {fast * 1000:.0f} ms")
+                counted = ()  # the brake decided for these writes: no window end as well
+        if counted and self._window_full(now):
+            self._end_window(now)
         self._in_flight += 1
 
     def _give_back(self) -> None:
@@ -315,40 +327,17 @@ class AimdThrottle:
         self._win_latency = 0.0
         self._win_area = 0.0
 
-    def _observe(self, now: float, latency: float, ok: bool, *, counted: bool) -> None:
+    def _observe_failure(self, now: float, *, counted: bool) -> None:
+        """A write that failed for want of capacity: cut by ``error_decrease`` once per window."""
         self.completed += 1
+        self.errors += 1
         if counted:
             self._win_count += 1
-        if not ok:
-            self.errors += 1
-            if self._cut != "error":
-                self._cut = "error"
-                self._cut_to(self._limit * self._error_decrease, now, "error")
-            elif counted and self._window_full(now):
-                self._end_window(now)  # a window of errors still ends, so the next error may cut
-            return
-        if counted:
-            self._win_ok += 1
-            self._win_latency += latency
-        a = self._latency_alpha
-        fast = (
-            latency if self._fast_latency is None else self._fast_latency + a * (latency - self._fast_latency)
-        )
-        self._brake_or_end_window(now, fast, counted=counted)
-
-    def _brake_or_end_window(self, now: float, fast: float, *, counted: bool) -> None:
-        """After successful writes: cut at once if the smoothed latency ``fast`` exploded (a
-        stall), else end the window if it is full."""
-        self._fast_latency = fast
-        ref = self._ref
-        if ref is not None and self._cut is None:
-            allowed = self._latency_explode * ref.latency * max(1.0, self._limit / ref.limit)
-            if fast > allowed:
-                self._cut = "latency"
-                self._cut_to(self._limit * self._decrease, now, f"latency {fast * 1000:.0f} ms")
-                return
-        if counted and self._window_full(now):
-            self._end_window(now)
+        if self._cut != "error":
+            self._cut = "error"
+            self._cut_to(self._limit * self._error_decrease, now, "error")
+        elif counted and self._window_full(now):
+            self._end_window(now)  # a window of errors still ends, so the next error may cut
 
     def _window_full(self, now: float) -> bool:
         """Enough completions to measure, over long enough to be worth a decision.
