@@ -45,6 +45,9 @@ def _rusage() -> dict:
         "child_rss_mb": round(kids.ru_maxrss / 1024, 1),
         "child_cpu_s": round(kids.ru_utime + kids.ru_stime, 2),
         "child_sys_s": round(kids.ru_stime, 2),
+        # Blocks read from disk (512 bytes each): shows when a step waited for reads the page
+        # cache could not serve (the catalog or the manifest evicted by an earlier step).
+        "read_mb": round((ru.ru_inblock + kids.ru_inblock) * 512 / 2**20, 1),
     }
 
 
