@@ -199,6 +199,30 @@ def test_episode_rows_keep_the_drivers_values_and_render_as_converted_ones_would
     assert items._used_properties(got.custom_properties) == items._used_properties(props)
 
 
+@pytest.mark.parametrize(
+    "props", [{"movie_image": "https://img.example/e1.jpg"}, [1, 2], "plain", {}, None], ids=repr
+)
+def test_episode_properties_arrive_decoded_once_when_they_hold_an_object(tmp_path, props):
+    # An object is decoded while the rows are built (queries._json_object), so the fingerprint and
+    # the NFO need not decode it again; anything else stays as the driver gave it. Either way the
+    # fingerprint and the NFO are those of Django's converted value.
+    account = M3UAccountFactory()
+    series = SeriesFactory(name="Show")
+    series_relation = M3USeriesRelationFactory(series=series, m3u_account=account)
+    episode = EpisodeFactory(series=series, custom_properties=props)
+    M3UEpisodeRelationFactory(episode=episode, series_relation=series_relation)
+    settings = make_settings(tmp_path)
+
+    (row,) = queries.iter_series(settings)
+    (got,) = row.episodes
+    if isinstance(props, dict):
+        assert got.custom_properties == props and type(got.custom_properties) is dict
+    converted = dataclasses.replace(got, custom_properties=props)
+    converted_row = dataclasses.replace(row, episodes=(converted,))
+    assert items.series_fingerprint(row, settings) == items.series_fingerprint(converted_row, settings)
+    assert nfo.episode_nfo(row, got, settings) == nfo.episode_nfo(row, converted, settings)
+
+
 def test_series_without_episodes_is_yielded_empty(tmp_path):
     series = SeriesFactory()
     M3USeriesRelationFactory(series=series)

@@ -10,8 +10,9 @@ an episode row against 0.6 µs, about 5 s of a 1.1M-item unchanged run (docs/per
 ``uuid`` is what the database driver gives (a ``UUID``, or text): only a rendered ``.strm`` needs
 it as text (``strm.uuid_text``), and ``str()`` on every row cost 2 µs, 2 s of an unchanged run that
 renders nothing. Episode rows skip Django's converters altogether (``queries._unconverted``), so
-their ``custom_properties`` may be JSON text and their ``created_at`` naive (SQLite): every reader
-in ``library`` takes those as they are.
+their ``created_at`` may be naive (SQLite), and their ``custom_properties`` JSON text when it holds
+no JSON object (``queries._json_object`` decodes the rest once): every reader in ``library`` takes
+those as they are.
 Field order matters: ``catalog.queries`` builds rows positionally, from its column lists.
 """
 

@@ -363,8 +363,13 @@ def _write(element: _Element, indent: str, out: list[str]) -> None:
         for child in element.children:
             if type(child) is tuple:  # the common case, a leaf with text: inline
                 tag, value, attrib = child
-                start = _start(tag, attrib) if attrib else tag
-                out.append(f"{inner}<{start}>{_text(value)}</{tag}>\n")
+                # Most text has nothing to escape: _text's checks inline, without its call.
+                if not value.isprintable() or "&" in value or "<" in value or ">" in value:
+                    value = _text(value)
+                if attrib:
+                    out.append(f"{inner}<{_start(tag, attrib)}>{value}</{tag}>\n")
+                else:
+                    out.append(f"{inner}<{tag}>{value}</{tag}>\n")
             else:
                 _write(child, inner, out)  # type: ignore[arg-type]
                 out.append("\n")
