@@ -93,6 +93,7 @@ class Bench:
         self.env["DJANGO_SETTINGS_MODULE"] = "vod2strm.standalone.settings"
         self.env["PYTHONPATH"] = str(REPO) + os.pathsep + self.env.get("PYTHONPATH", "")
         self.cluster = None
+        self.catalog_files = Path()  # the SQLite file or the cluster's data folder (setup_db)
         self.dbname = f"bench_{opts.size.lower()}"
 
     def child(self, step: str, args: dict, *, watch_pg: bool = False) -> dict:
@@ -123,6 +124,7 @@ class Bench:
         if self.opts.db == "sqlite":
             path = self.workdir / f"catalog-{self.opts.size}.sqlite3"
             self.env["DATABASE_URL"] = f"sqlite:///{path}"
+            self.catalog_files = path
         else:
             sys.path.insert(0, str(HERE))
             from pg import Cluster, find_bin
@@ -132,6 +134,7 @@ class Bench:
             self.cluster.start()
             self.cluster.ensure_db(self.dbname)
             self.env["DATABASE_URL"] = self.cluster.url(self.dbname)
+            self.catalog_files = self.cluster.data
             log(f"PostgreSQL on port {self.cluster.port}, database {self.dbname}")
 
     def ensure_catalog(self) -> dict:
@@ -184,14 +187,9 @@ class Bench:
         while the scan floor after it found the cache that run had filled. Read beforehand, both
         steps start from the same warm cache and compare the work, not the order.
         """
-        if self.cluster is not None:
-            roots = [self.cluster.data]
-        else:
-            roots = [Path(self.env["DATABASE_URL"].removeprefix("sqlite:///"))]
-        roots.append(state)
         started, total = time.monotonic(), 0
         buf = bytearray(1 << 20)
-        for root in roots:
+        for root in (self.catalog_files, state):
             files = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
             for path in files:
                 with contextlib.suppress(OSError), open(path, "rb", buffering=0) as fh:

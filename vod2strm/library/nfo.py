@@ -325,7 +325,10 @@ def _serialize(root: _Element) -> bytes:
 
 
 def _text(text: str) -> str:
-    """Text content as libxml2 writes it in UTF-8: ``& < >`` and carriage returns escaped."""
+    """Text content as libxml2 writes it in UTF-8: ``& < >`` and carriage returns escaped.
+
+    ``_write`` skips the call for a leaf's text that passes this function's first checks
+    (printable, none of ``& < >``): a new escape belongs in that test too."""
     # isprintable() is False for every character _LXML_DECIDES matches: most text skips the regex.
     if not text.isprintable() and _LXML_DECIDES.search(text):
         raise _LxmlDecides

@@ -230,12 +230,7 @@ class AimdThrottle:
         if ok and latency_s is not None:
             self._observe_successes((max(0.0, float(latency_s)),), now)
             return
-        self._integrate(now)
-        if self._in_flight <= 0:
-            raise RuntimeError("release() without a matching acquire()")
-        # The finished write leaves the in-flight count while the observation is made; a kept
-        # slot (complete()) is counted again right after, as the holder's next write.
-        self._in_flight -= 1
+        self._leave(now)
         settling = self._settle > 0
         if settling:
             self._settle -= 1
@@ -245,6 +240,15 @@ class AimdThrottle:
             self._restart_window(now)
         self._in_flight += 1
 
+    def _leave(self, now: float) -> None:
+        """The finished write leaves the in-flight count while it is observed, so a limit change
+        it causes settles right; the caller counts the slot again after (a kept slot is the
+        holder's next write, a released one is given back by ``_give_back``)."""
+        self._integrate(now)
+        if self._in_flight <= 0:
+            raise RuntimeError("release() without a matching acquire()")
+        self._in_flight -= 1
+
     def _observe_successes(self, latencies: Sequence[float], now: float) -> None:
         """Successful writes (latencies non-negative), one or many, observed in one pass.
 
@@ -253,10 +257,7 @@ class AimdThrottle:
         last. Per file, these checks were most of the throttle's cost. Writes that started
         before the last limit change settle first, and are not counted in the window.
         """
-        self._integrate(now)
-        if self._in_flight <= 0:
-            raise RuntimeError("release() without a matching acquire()")
-        self._in_flight -= 1  # as in _finish: out while observed, so a limit change settles right
+        self._leave(now)
         settling = min(self._settle, len(latencies))
         if settling:
             self._settle -= settling
