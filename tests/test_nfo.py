@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -471,15 +472,15 @@ def element_trees(draw: Any, depth: int = 0) -> nfo._Element:
 @hsettings(max_examples=500, deadline=None)
 @given(tree=element_trees())
 def test_serializer_writes_the_bytes_lxml_writes(tree: nfo._Element) -> None:
+    assert outcome(nfo._serialize, tree) == outcome(nfo._serialize_lxml, tree)
+
+
+def outcome(render: Callable[..., bytes], *args: Any) -> bytes | type[Exception]:
+    """The bytes, or the kind of error: lxml refuses control characters and lone surrogates."""
     try:
-        expected: bytes | type[Exception] = nfo._serialize_lxml(tree)
-    except (ValueError, UnicodeError) as exc:  # lxml refuses control characters, surrogates
-        expected = type(exc)
-    try:
-        got: bytes | type[Exception] = nfo._serialize(tree)
+        return render(*args)
     except (ValueError, UnicodeError) as exc:
-        got = type(exc)
-    assert got == expected
+        return type(exc)
 
 
 def test_serializer_matches_lxml_on_every_document_kind() -> None:
@@ -512,3 +513,61 @@ def test_serializer_matches_lxml_on_every_document_kind() -> None:
         assert data == etree.tostring(
             etree.fromstring(data), encoding="UTF-8", xml_declaration=True, standalone=True, pretty_print=True
         )
+
+
+EPISODE_TEXT = st.one_of(st.none(), st.sampled_from(["", "Plain text", "https://img/e.jpg"]), XML_TEXT)
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(
+    name=EPISODE_TEXT,
+    description=EPISODE_TEXT,
+    show=EPISODE_TEXT,
+    rating=st.one_of(st.none(), st.sampled_from(["7.9", "0", "N/A"])),
+    tmdb_id=st.one_of(st.none(), st.sampled_from(["999", "0"])),
+    imdb_id=st.one_of(st.none(), st.sampled_from(["tt0133093", "x"])),
+    duration=st.one_of(st.none(), st.integers(-1, 10**6)),
+    air_date=st.one_of(st.none(), st.dates()),
+    created_at=st.one_of(st.none(), st.datetimes()),
+    still=EPISODE_TEXT,
+)
+def test_episode_nfo_written_directly_matches_its_tree(
+    name: Any,
+    description: Any,
+    show: Any,
+    rating: Any,
+    tmdb_id: Any,
+    imdb_id: Any,
+    duration: Any,
+    air_date: Any,
+    created_at: Any,
+    still: Any,
+) -> None:
+    """Plain episodes skip the tree (``_episode_text``): the bytes are the tree's, and lxml's."""
+    series = make_series(name=show)
+    episode = make_episode(
+        name=name,
+        description=description,
+        rating=rating,
+        tmdb_id=tmdb_id,
+        imdb_id=imdb_id,
+        duration_secs=duration,
+        air_date=air_date,
+        created_at=created_at,
+        custom_properties={"movie_image": still} if still is not None else None,
+    )
+    fields = nfo._episode_fields(series, episode, SETTINGS, None, None)
+    got = outcome(nfo.episode_nfo, series, episode, SETTINGS)
+    assert got == outcome(nfo._serialize, nfo._episode_tree(fields))
+    if nfo._episode_text(fields) is not None:
+        assert got == nfo._serialize_lxml(nfo._episode_tree(fields))
+
+
+def test_plain_episodes_take_the_direct_path() -> None:
+    """The direct path is the common one (else the test above proves little about speed)."""
+    episode = make_episode(
+        description="A plot.", tmdb_id="1", imdb_id="tt0133093", rating="7", duration_secs=60
+    )
+    fields = nfo._episode_fields(make_series(), episode, SETTINGS, None, None)
+    assert nfo._episode_text(fields) is not None
+    assert nfo._episode_text(fields._replace(plot="Tom & Jerry")) is None
