@@ -378,10 +378,14 @@ def episode_base_name(
     ep = safe_component(title) if title else ""
     room = max_bytes - utf8_len(code) - utf8_len(suffix) - 1
     show_b, ep_b = utf8_len(show), (utf8_len(ep) + 3 if ep else 0)
-    if show_b + ep_b > room:
-        show = truncate_bytes(show, max(room // 2, room - ep_b)).rstrip(_EDGE_STRIP)
-        ep_room = room - utf8_len(show) - 3
-        ep = truncate_bytes(ep, ep_room).rstrip(_EDGE_STRIP) if ep_room > 0 else ""
+    if show_b + ep_b <= room:
+        # Safe parts joined by spaces, nothing cut: safe as it is (a space composes with nothing
+        # under NFC, and no stem holding " S01E02" is a reserved name). The guard below cost a
+        # third of this function, ~1.1M times in a cold M run.
+        return f"{show} {code} - {ep}{suffix}" if ep else f"{show} {code}{suffix}"
+    show = truncate_bytes(show, max(room // 2, room - ep_b)).rstrip(_EDGE_STRIP)
+    ep_room = room - utf8_len(show) - 3
+    ep = truncate_bytes(ep, ep_room).rstrip(_EDGE_STRIP) if ep_room > 0 else ""
     name = f"{show} {code}" if show else code
     if ep:
         name += f" - {ep}"
