@@ -341,11 +341,17 @@ def test_episode_base_name_keeps_code_when_long() -> None:
 
 
 @hsettings(max_examples=300, deadline=None)
-@given(st.text(), st.text(), st.integers(min_value=16, max_value=250))
-def test_episode_base_name_invariants(show: str, title: str, max_bytes: int) -> None:
+@given(
+    st.text(),
+    st.text(),
+    st.integers(min_value=16, max_value=250),
+    st.sampled_from(["", " (2)", " (13)"]),
+)
+def test_episode_base_name_invariants(show: str, title: str, max_bytes: int, suffix: str) -> None:
     row = make_episode(title, season=2, episode=345)
-    base = naming.episode_base_name(show, row, SETTINGS, max_bytes=max_bytes)
+    base = naming.episode_base_name(show, row, SETTINGS, max_bytes=max_bytes, suffix=suffix)
     assert_safe(base, max_bytes)
+    assert base.endswith(suffix)
     assert naming.safe_component(base, max_bytes) == base  # what the skipped guard would give
     assert KODI_EPISODE.search(base).groups() == ("02", "345")  # type: ignore[union-attr]
 

@@ -367,7 +367,8 @@ def episode_base_name(
     """``<Show> S01E02 - <Title><suffix>`` within ``max_bytes``, so any extension still fits.
 
     When space runs out the episode title gives way first, then the show title; the SxxEyy code
-    is never cut (Kodi reads season and episode only from it), nor is the disambiguating suffix.
+    is never cut (Kodi reads season and episode only from it), nor is the disambiguating suffix
+    (safe text starting with a space, such as `` (2)``: a name that fits is not checked again).
     ``show_component`` (``safe_component(show_title)``) and ``title`` (:func:`episode_title`) may
     be passed by a caller that already computed them (once per series, once per episode).
     """
