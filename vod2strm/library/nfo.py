@@ -405,10 +405,10 @@ def _serialize_lxml(root: _Element) -> bytes:
     return etree.tostring(tree, encoding="UTF-8", xml_declaration=True, standalone=True, pretty_print=True)
 
 
-def _uniqueids(root: _Element, tmdb_id: Any, imdb_id: Any) -> None:
-    ids = [("tmdb", naming.clean_tmdb_id(tmdb_id)), ("imdb", naming.clean_imdb_id(imdb_id))]
+def _uniqueids(root: _Element, tmdb: str | None, imdb: str | None) -> None:
+    """The ids as ``naming.clean_tmdb_id``/``clean_imdb_id`` give them; the first is the default."""
     first = True
-    for kind, value in ids:
+    for kind, value in (("tmdb", tmdb), ("imdb", imdb)):
         if value:
             attrs = {"type": kind, "default": "true"} if first else {"type": kind}
             _sub(root, "uniqueid", value, attrs)
@@ -484,7 +484,7 @@ def movie_nfo(row: MovieRow, settings: Settings) -> bytes:
     for genre in genres(row.genre):
         _sub(root, "genre", genre)
     _sub(root, "rating", rating(row.rating))
-    _uniqueids(root, row.tmdb_id, row.imdb_id)
+    _uniqueids(root, naming.clean_tmdb_id(row.tmdb_id), naming.clean_imdb_id(row.imdb_id))
     _poster(root, row.logo_url)
     _fanart(root, props)
     _credits(root, props)
@@ -502,7 +502,7 @@ def tvshow_nfo(row: SeriesRow, seasons: Sequence[int], settings: Settings) -> by
     for genre in genres(row.genre):
         _sub(root, "genre", genre)
     _sub(root, "rating", rating(row.rating))
-    _uniqueids(root, row.tmdb_id, row.imdb_id)
+    _uniqueids(root, naming.clean_tmdb_id(row.tmdb_id), naming.clean_imdb_id(row.imdb_id))
     _poster(root, row.logo_url)
     _fanart(root, props)
     _credits(root, props)
