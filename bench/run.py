@@ -25,7 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-SLOWFS = REPO.parent / "shared" / "tools" / "slowfs"
+SLOWSHARE = HERE / "slowshare.py"  # the slow network share of --fs slow (bench/README.md)
 
 #: demo parameters per size (episodes are per season).
 SIZES = {
@@ -182,7 +182,7 @@ class Bench:
         """Read the catalog's and the manifest's files once, untimed, before a step that reads them.
 
         Why: the write floors before the unchanged run write and delete 3.7M files at M, which can
-        push the catalog out of the page cache. Twice in ten invocations (sessions 20 and 21) the
+        push the catalog out of the page cache. Without this read, in two M invocations of ten the
         unchanged run then waited for the disk (48.4 s for 22.5 s of CPU, the CPUs 27% busy)
         while the scan floor after it found the cache that run had filled. Read beforehand, both
         steps start from the same warm cache and compare the work, not the order.
@@ -362,29 +362,32 @@ def _brief(r: dict) -> str:
 
 
 class SlowShare:
-    """``shared/tools/slowfs`` mounted under /tmp for this run; always brought down at exit."""
+    """``bench/slowshare.py`` mounted under /tmp for this run; always brought down at exit."""
 
     def __init__(self) -> None:
-        self.mount = Path(tempfile.mkdtemp(prefix="vod2strm-slowfs-", dir="/tmp"))
-        self.mount.rmdir()  # slowfs wants an absent or empty mountpoint and removes what it made
+        self.mount = Path(tempfile.mkdtemp(prefix="vod2strm-slowshare-", dir="/tmp"))
+        self.mount.rmdir()  # slowshare wants an absent or empty mountpoint and removes what it made
         self.up_done = False
 
+    def _cmd(self, *args: str) -> list[str]:
+        return [sys.executable, str(SLOWSHARE), *args, str(self.mount)]
+
     def up(self, latency_ms: float) -> None:
-        log(f"slowfs up {self.mount} --latency-ms {latency_ms}")
-        subprocess.run([str(SLOWFS), "up", str(self.mount), "--latency-ms", str(latency_ms)], check=True)
-        self.up_done = True
+        log(f"slowshare up {self.mount} --latency-ms {latency_ms}")
+        self.up_done = True  # a failed up may have left a part behind: down clears it
+        subprocess.run([*self._cmd("up"), "--latency-ms", str(latency_ms)], check=True)
 
     def down(self) -> None:
         if self.up_done:
-            log(f"slowfs down {self.mount}")
-            subprocess.run([str(SLOWFS), "down", str(self.mount)], check=False)
+            log(f"slowshare down {self.mount}")
+            subprocess.run(self._cmd("down"), check=False)
             self.up_done = False
 
 
 def run_slow(b: Bench) -> dict:
     opts = b.opts
     if os.geteuid() != 0:
-        raise SystemExit("bench: --fs slow needs root (slowfs mounts sshfs in a network namespace)")
+        raise SystemExit("bench: --fs slow needs root (slowshare mounts sshfs in a network namespace)")
     catalog = b.ensure_catalog()
     base = b.workdir / "slow" / f"{opts.db}-{opts.size}"
     b.rmtree(base)
@@ -517,7 +520,7 @@ def report_local(res: dict, opts: argparse.Namespace) -> str:
 def report_slow(res: dict, opts: argparse.Namespace) -> str:
     sl = res["slice"]
     lines = [
-        f"vod2strm bench: slowfs slice of {sl['files']:,} files from size {opts.size}, db {opts.db}, "
+        f"vod2strm bench: slow-share slice of {sl['files']:,} files from size {opts.size}, db {opts.db}, "
         f"cap {opts.cap_seconds} s per run",
     ]
     for latency, rows in res["latencies"].items():
@@ -560,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         help="local: a fresh ext4 image on the work disk (root); workdir: the work folder as it is",
     )
     p.add_argument(
-        "--latency-ms", default="3", help="slowfs round-trip latency; a comma list runs each (e.g. 1,3)"
+        "--latency-ms", default="3", help="slow share: added round-trip ms; a comma list runs each (e.g. 1,3)"
     )
     p.add_argument("--workdir", default="/var/tmp/vod2strm-bench", help="catalogs, trees and PG data")
     p.add_argument("--reload", action="store_true", help="reload the catalog even if it matches")
@@ -575,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweep", default=",".join(map(str, SWEEP)), help="fixed worker counts to sweep")
     p.add_argument("--adaptive-max", type=int, default=16, help="max_workers of the adaptive run (default)")
     p.add_argument("--adaptive-wide", action="store_true", help="also run adaptive up to the sweep's max")
-    p.add_argument("--cap-seconds", type=float, default=150.0, help="slowfs: stop each run after this long")
+    p.add_argument("--cap-seconds", type=float, default=150.0, help="slow share: stop each run then")
     p.add_argument(
         "--wait-quiet",
         type=float,
@@ -604,7 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     opts.floor_threads = [int(x) for x in opts.floor_threads.split(",")]
     opts.sweep = [int(x) for x in opts.sweep.split(",")]
 
-    # Ctrl-C / kill: unwind through finally blocks (slowfs down, PostgreSQL stop).
+    # Ctrl-C / kill: unwind through finally blocks (slowshare down, PostgreSQL stop).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     b = Bench(opts)
     started = time.monotonic()
