@@ -1,11 +1,18 @@
 #!/usr/bin/env python
 """Standalone home: Django's command-line utility, pointed at vod2strm's own settings."""
 
+import json
 import os
 import sys
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["vod2strm"]:
+        # Before Django starts: a Ctrl-C or SIGTERM while settings load ends with one line and
+        # status 130 too. Only for vod2strm's command: runserver and shell keep Django's own.
+        from vod2strm import interrupt
+
+        interrupt.install(json_output="--json" in sys.argv[2:])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "vod2strm.standalone.settings")
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
@@ -13,8 +20,12 @@ def main() -> None:
     try:
         execute_from_command_line(sys.argv)
     except ImproperlyConfigured as exc:
-        # Settings errors are configuration errors: one line, exit 2 (DESIGN.md section 10).
-        print(f"vod2strm: configuration error: {exc}", file=sys.stderr)
+        # Settings errors are configuration errors: one line, exit 2 (DESIGN.md section 10), and
+        # with --json the one JSON object the command would have printed.
+        message = f"configuration error: {exc}"
+        print(f"vod2strm: {message}", file=sys.stderr)
+        if "--json" in sys.argv[1:]:
+            print(json.dumps({"error": message, "exit": 2}))
         sys.exit(2)
 
 

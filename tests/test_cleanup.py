@@ -126,7 +126,8 @@ def test_emptied_catalog_trips_the_valve(generated):
     before = tree(settings.output_root)
     result = cleanup.run(settings)
     assert result.refused and result.exit_code == 5
-    assert "would delete" in result.message
+    assert "movies: its latest catalog read was empty" in result.message
+    assert "series: its latest catalog read was empty" in result.message
     assert tree(settings.output_root) == before
     forced = cleanup.run(settings, force=True)
     assert forced.removed == len(before)

@@ -81,3 +81,62 @@ def test_json_error_is_one_object_on_stdout(tmp_path):
     assert result.returncode == 2
     data = json.loads(result.stdout)
     assert data["exit"] == 2 and "CATALOG" in data["error"]
+
+
+# -- a run of generate and cleanup: one outcome -----------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_generate_whose_cleanup_the_valve_refuses_exits_5_and_says_why(tmp_path):
+    """Not 0 with the refusal unmentioned (issue #25): the run did not do what was asked."""
+    from tests.dispatcharr_home import harness
+    from tests.library_helpers import small_catalog
+    from vod2strm.jobs.progress import read_status
+
+    _account, movies, _series = small_catalog(movies=6, series=1, episodes=2)
+    db = {"DATABASE_URL": harness.database_url(), "VOD2STRM_CLEANUP_MAX_SHARE": "0"}
+    first = run_cli(tmp_path, "generate", "--cleanup", **db)
+    assert first.returncode == 0, first.stderr
+    assert "Cleanup removed 0 orphaned files." in first.stdout
+    for movie in movies[:3]:
+        movie.delete()
+
+    text = run_cli(tmp_path, "generate", "--cleanup", **db)
+    assert text.returncode == 5, (text.stdout, text.stderr)
+    assert "Traceback" not in text.stderr
+    (refusal,) = [line for line in text.stdout.splitlines() if line.startswith("Cleanup refused")]
+    assert "movies" in refusal  # the section, and why
+    assert "force the cleanup: vod2strm cleanup --force" in text.stdout
+    assert read_status(tmp_path / "state")["state"] == "refused"
+
+    # The same through the setting instead of the flag, as JSON: the refusal and the run's status.
+    as_json = run_cli(tmp_path, "generate", "--json", VOD2STRM_CLEANUP_AFTER_GENERATE="true", **db)
+    assert as_json.returncode == 5, as_json.stderr
+    data = json.loads(as_json.stdout)
+    assert data["exit"] == 5 and data["sections"] == {"movies": "complete", "series": "complete"}
+    assert data["cleanup"]["refused"] is True and data["cleanup"]["exit"] == 5
+    assert data["cleanup"]["message"][1:] in refusal
+    assert len(list((tmp_path / "library").rglob("*.strm"))) == 6 + 2  # nothing was deleted
+
+
+# -- signals, in this process -------------------------------------------------------------------------------
+
+
+def test_a_command_run_in_process_stops_on_a_signal_and_gives_the_handlers_back(capfd):
+    """``call_command`` callers (tests, a host project) get their own handlers back afterwards.
+    The subprocess cases, at every moment of a run, are in tests/test_kill.py."""
+    import signal
+
+    from vod2strm import interrupt
+
+    before = {signum: signal.getsignal(signum) for signum in interrupt.SIGNALS}
+    with interrupt.handling(json_output=False):
+        with interrupt.stoppable() as outer, interrupt.stoppable() as inner:
+            assert outer is inner  # one event for every phase of a run
+            os.kill(os.getpid(), signal.SIGINT)
+            assert outer.wait(10) and interrupt.requested()
+        interrupt.answering()  # from now on the process only prints its answer and exits
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    assert {signum: signal.getsignal(signum) for signum in interrupt.SIGNALS} == before
+    assert not interrupt.requested()
+    assert capfd.readouterr().err.startswith("vod2strm: interrupted; stopping at the next safe point")

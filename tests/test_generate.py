@@ -100,8 +100,10 @@ def test_unchanged_rerun_touches_the_share_only_to_check_the_root(tmp_path):
     fs = _CountingFS()
     again = generate.run(settings, fs=fs)
     assert again.written == 0 and again.unchanged == first.files
-    # The marker check: the root exists, is a folder, is writable, is marked (output/marker.py).
-    assert set(fs.calls) <= {"exists", "is_dir", "access", "stat"}, fs.calls
+    # The marker check: the root exists, is a folder, is writable, is marked, and the marker (read
+    # once) names this state as its owner (output/marker.py).
+    assert set(fs.calls) <= {"exists", "is_dir", "access", "stat", "read_bytes"}, fs.calls
+    assert fs.calls["read_bytes"] <= 1, fs.calls
     assert sum(fs.calls.values()) <= 6, fs.calls
 
 
@@ -331,3 +333,29 @@ def test_selected_run_never_takes_a_path_another_item_owns(tmp_path):
     assert len(changed) == 1 and result.written == 1
     twin_files = [p for p in before if p.startswith("Movies/Twin (2000)/")]
     assert all(after[p] == before[p] for p in twin_files)
+
+
+def test_a_value_xml_cannot_carry_costs_only_that_field(tmp_path, caplog):
+    """One episode's still URL holds a lone surrogate (a JSON column's "\\ud800" decodes to one):
+    the series keeps every file, the run ends well, and the field is named once and counted."""
+    import logging
+
+    _, _, (show,) = small_catalog(movies=1, series=1, episodes=3)
+    still = "https://img.example/still.jpg"
+    for episode in models.Episode.objects.filter(series=show):
+        bad = "\ud800" if episode.episode_number == 2 else ""
+        models.Episode.objects.filter(pk=episode.pk).update(custom_properties={"movie_image": still + bad})
+    settings = make_settings(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="vod2strm.library.items"):
+        result = generate.run(settings)
+    assert result.exit_code == 0 and result.errors == 0, result.as_dict()
+    assert result.fields_dropped == 1 and result.as_dict()["fields_dropped"] == 1
+    files = tree(settings.output_root)
+    assert len(files) == result.files == result.written == 2 + 2 + 2 * 3
+    episode_nfos = {p: b for p, b in files.items() if "S01E" in p and p.endswith(".nfo")}
+    thumbs = {p: etree.fromstring(b).findtext("thumb") for p, b in episode_nfos.items()}
+    bad_nfo = next(p for p in thumbs if "S01E02" in p)
+    assert thumbs.pop(bad_nfo) is None and list(thumbs.values()) == [still, still]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"'Show 0 (2010)': {bad_nfo}: left out thumb (characters XML cannot carry)"
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import os
 import posixpath
 import re
@@ -640,6 +641,10 @@ HOSTILE = [
     "",
     "\x00\x01\x02",
     "a\x00b\nc\td",
+    "\uffff",  # characters XML cannot carry: cleaned from NFOs, kept or dropped by naming
+    "\ufffe\uffff",
+    "\ud800\udfff",
+    "\x0b\x0c\x1c\x85",
     "Title.",
     "Title ",
     " . . ",
@@ -729,3 +734,80 @@ def test_hostile_titles_hypothesis(
     eps = (make_episode(1, season, number, episode_title), make_episode(2, season, number, episode_title))
     series = [make_series(1, title, year, eps, tmdb_id=tmdb), make_series(2, title.casefold(), year, eps)]
     assert_safe_tree(build(movies, series, settings), settings)
+
+
+# ---------------------------------------------------------------------------------------------
+# Values XML cannot carry: the file leaves them out, the item keeps all its files
+
+STILL = "https://img.example/still.jpg"
+
+
+def test_the_golden_catalog_notes_only_its_bell(caplog: pytest.LogCaptureFixture) -> None:
+    """The golden bytes stay as they were (test_golden_tree); the one control character in the
+    catalog, a bell in The Matrix's plot, is now named."""
+    with caplog.at_level(logging.WARNING, logger="vod2strm.library.items"):
+        built = build(*golden_catalog())
+    assert [item.fields_dropped for item in built] == [1] + [0] * (len(built) - 1)
+    nfo_path = "Movies/The Matrix (1999) [tmdbid-603]/The Matrix (1999) [tmdbid-603].nfo"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"'The Matrix (1999)': {nfo_path}: cleaned plot (characters XML cannot carry)"
+    ]
+
+
+@pytest.mark.parametrize("bad", ["\ud800", "\ufffe", "\uffff", "\x00"])
+def test_one_bad_still_costs_only_that_thumb(bad: str, caplog: pytest.LogCaptureFixture) -> None:
+    """One episode's unusable still must not cost its series the other episodes (or itself)."""
+    episodes = tuple(
+        make_episode(n, 1, n, f"Chapter {n}", custom_properties={"movie_image": STILL + bad * (n == 3)})
+        for n in range(1, 6)
+    )
+    row = make_series(1, "Show", 2010, episodes, tmdb_id="42")
+    with caplog.at_level(logging.WARNING, logger="vod2strm.library.items"):
+        item = items.series_item(row, SETTINGS, NameClaims())
+    assert item is not None and item.fields_dropped == 1
+    files = files_of([item])
+    assert len(files) == 1 + 1 + 2 * 5  # tvshow.nfo, season.nfo, then .strm and .nfo per episode
+    thumbs = {p: etree.fromstring(d).findtext("thumb") for p, d in files.items() if p.endswith(".nfo")}
+    bad_nfo = "TV Shows/Show (2010) [tmdbid-42]/Season 01/Show S01E03 - Chapter 3.nfo"
+    assert thumbs.pop(bad_nfo) is None
+    assert sorted(thumbs.values(), key=str) == [None, None, *[STILL] * 4]  # tvshow.nfo, season.nfo
+    assert [r.getMessage() for r in caplog.records] == [
+        f"'Show (2010)': {bad_nfo}: left out thumb (characters XML cannot carry)"
+    ]
+
+
+def test_each_file_is_one_warning_with_its_fields(caplog: pytest.LogCaptureFixture) -> None:
+    row = make_movie(
+        1,
+        "Heat\x00",
+        1995,
+        logo_url="https://img.example/p\uffff.jpg",
+        custom_properties={"backdrop_path": ["https://img.example/b\ud800.jpg"], "director": "M\x01ann"},
+    )
+    with caplog.at_level(logging.WARNING, logger="vod2strm.library.items"):
+        item = items.movie_item(row, SETTINGS, NameClaims())
+    assert [f.kind for f in item.folders[0].files] == ["movie_strm", "movie_nfo"]
+    assert item.fields_dropped == 4
+    assert [r.getMessage() for r in caplog.records] == [
+        "'Heat\\x00 (1995)': Movies/Heat (1995)/Heat (1995).nfo: cleaned title, left out thumb, "
+        "left out fanart, cleaned director (characters XML cannot carry)"  # repr shows what was wrong
+    ]
+
+
+@pytest.mark.parametrize("name", ["\uffff", "\ufffe\uffff", "\ud800\udfff", "\x00\x01", "\x0b\x1c\x85"])
+def test_a_name_of_characters_xml_cannot_carry_still_writes(name: str, tmp_path: Path) -> None:
+    """Naming keeps U+FFFE/U+FFFF (valid UTF-8, allowed in file names) and drops controls and
+    surrogates ("_" when nothing is left); the NFOs say "Untitled" / "Episode 1"."""
+    movie = make_movie(1, name, 2001)
+    show = make_series(2, name, None, (make_episode(3, 1, 1, name),))
+    built = build([movie], [show])
+    assert_safe_tree(built, SETTINGS)
+    files = files_of(built)
+    assert len(files) == 2 + 4
+    for path, data in files.items():
+        target = tmp_path / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)  # the share takes the name as it is
+        if path.endswith(".nfo") and not path.endswith("season.nfo"):
+            title = etree.fromstring(data).findtext("title")
+            assert title in ("Untitled", "Episode 1"), (path, title)

@@ -17,19 +17,29 @@ Each write in the child pauses a few milliseconds with half its bytes in the tem
 kills land while files are being written: the kill report printed with ``-s`` shows how many
 kills found work in progress. Three kinds of sequence: a first generate into an empty root, a
 generate rewriting every ``.strm`` (a new base URL), and a cleanup deleting a whole old layout.
+
+Then the polite signals (SIGINT, SIGTERM; once and twice; while settings load, mid-generate and
+mid-cleanup of ``generate --cleanup``, and to the plugin's job process): one ``vod2strm:`` line,
+exit status 130, never a traceback. And the writer process, whose parent dies or whose pipes
+break: it ends without a word.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import pickle
 import random
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -381,3 +391,347 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path):
         assert landed["killed mid-cleanup"] >= CLEANUP_MID_KILLS
     finally:
         h.kill_all()
+
+
+# -- Ctrl-C and SIGTERM: one line and status 130, whenever they come ----------------------------------------
+#
+# A real command in a process group of its own (its writer process included), signalled as a terminal
+# or the plugin's cancel does it: the whole process group. Each test waits for the moment it aims
+# at (settings being loaded, a progress step written to the status file, the cleanup phase) rather
+# than for a guessed delay, and a hook slows generate's chunks or cleanup's deletes so the process
+# is still in that moment when the signal lands.
+
+SIGNAL_HOOK = '''
+"""Test hook for the signal tests' processes: slows generate's chunks and cleanup's deletes."""
+import os
+import time
+
+_advance_delay = float(os.environ.get("SIGTEST_ADVANCE_DELAY") or 0)
+_unlink_delay = float(os.environ.get("SIGTEST_UNLINK_DELAY") or 0)
+if _advance_delay:
+    from vod2strm.jobs import progress as _progress
+
+    _advance = _progress.Progress.advance
+
+    def advance(self, name, items=1):
+        time.sleep(_advance_delay)
+        return _advance(self, name, items)
+
+    _progress.Progress.advance = advance
+if _unlink_delay:
+    from pathlib import Path
+
+    from vod2strm.output import fs as _fs
+
+    _unlink = _fs.LocalFS.unlink
+    _unlinking = Path(os.environ["SIGTEST_UNLINKING"])
+
+    def unlink(self, path):
+        _unlinking.touch()
+        time.sleep(_unlink_delay)
+        return _unlink(self, path)
+
+    _fs.LocalFS.unlink = unlink
+'''
+
+#: Settings that load until told to go on: a signal sent once the "loading" file exists lands while
+#: Django sets up, before any command code runs.
+SLOW_SETTINGS = """
+import os
+import time
+from pathlib import Path
+
+_loading = Path(os.environ["SIGTEST_LOADING"])
+_loading.touch()
+_deadline = time.monotonic() + 60
+while not _loading.with_suffix(".go").exists() and time.monotonic() < _deadline:
+    time.sleep(0.01)
+from vod2strm.standalone.settings import *  # noqa: F403
+"""
+
+DOORS = {
+    "manage.py": [sys.executable, str(helpers.REPO / "manage.py"), "vod2strm"],
+    "python -m": [sys.executable, "-m", "vod2strm"],
+    "runner": [sys.executable, "-m", "vod2strm.dispatcharr.runner"],
+}
+SIGNAL_MOVIES = 80
+SIGNAL_WAIT = 60.0
+
+
+class Signalled:
+    """A command started in a process group of its own, its output collected as it comes."""
+
+    def __init__(self, door: str, args: list[str], env: dict[str, str], cwd: Path):
+        self.proc = subprocess.Popen(
+            DOORS[door] + args,
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._readers = [
+            threading.Thread(target=self._collect, args=(stream, sink), daemon=True)
+            for stream, sink in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _collect(stream, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line)
+
+    def wait_until(self, predicate, what: str) -> None:
+        deadline = time.monotonic() + SIGNAL_WAIT
+        while not predicate():
+            assert self.proc.poll() is None, f"ended before {what}: {''.join(self.err)}"
+            assert time.monotonic() < deadline, f"timed out waiting for {what}: {''.join(self.err)}"
+            time.sleep(0.01)
+
+    def signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):  # the group may have ended already
+            os.killpg(self.proc.pid, signum)
+
+    def lines(self) -> list[str]:
+        return [line for line in self.err if line.startswith("vod2strm:")]
+
+    def finish(self) -> tuple[str, str]:
+        try:
+            self.proc.wait(SIGNAL_WAIT)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        for reader in self._readers:
+            reader.join(SIGNAL_WAIT)
+        return "".join(self.out), "".join(self.err)
+
+
+@pytest.fixture
+def signal_setup(tmp_path, transactional_db):
+    """A catalog in the test database, and the environment of a command against it."""
+    from tests.factories import M3UAccountFactory
+
+    account = M3UAccountFactory(name="Main")
+    movies = models.Movie.objects.bulk_create(
+        models.Movie(name=f"Signal Film {i}", year=1990 + i % 30, tmdb_id=str(500_000 + i))
+        for i in range(SIGNAL_MOVIES)
+    )
+    models.M3UMovieRelation.objects.bulk_create(
+        models.M3UMovieRelation(movie=m, m3u_account=account, stream_id=f"s{m.pk}") for m in movies
+    )
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(textwrap.dedent(SIGNAL_HOOK))
+    (hooks / "sigtest_settings.py").write_text(textwrap.dedent(SLOW_SETTINGS))
+    settings = conf.build(
+        {
+            "output_root": tmp_path / "library",
+            "state_dir": tmp_path / "state",
+            "chunk_size": 2,
+            "max_workers": 4,
+            "cleanup_max_share": 1.0,
+        }
+    )
+    env = helpers.child_env(settings, hooks, SIGTEST_LOADING=str(tmp_path / "loading"))
+    return settings, env, movies
+
+
+def _status(settings: conf.Settings, pid: int) -> dict:
+    from vod2strm.jobs.progress import read_status
+
+    status = read_status(settings.state_dir) or {}
+    return status if status.get("pid") == pid else {}
+
+
+def _moment(
+    settings: conf.Settings, env: dict[str, str], movies: list, tmp_path: Path, moment: str
+) -> tuple[dict[str, str], Callable[[subprocess.Popen], bool]]:
+    """The environment for ``moment`` and the condition that says the command has reached it."""
+    if moment == "start-up":
+        env = {**env, "DJANGO_SETTINGS_MODULE": "sigtest_settings"}
+        return env, lambda proc: (tmp_path / "loading").exists()
+    if moment == "mid-generate":
+        env = {**env, "SIGTEST_ADVANCE_DELAY": "0.1"}  # 40 chunks: 4 s at least
+        return env, lambda proc: _done(_status(settings, proc.pid)) > 0
+    # mid-cleanup: the library of every movie, most of which then leave the catalog. The signal
+    # lands in the first delete, which takes a second; cleanup looks at its cancel event between
+    # folders (two files each), so it is still deleting when a second signal comes.
+    assert generate.run(settings).exit_code == 0
+    models.Movie.objects.filter(pk__in=[m.pk for m in movies[5:]]).delete()
+    unlinking = tmp_path / "unlinking"
+    env = {**env, "SIGTEST_UNLINK_DELAY": "1", "SIGTEST_UNLINKING": str(unlinking)}
+    return env, lambda proc: _status(settings, proc.pid).get("phase") == "cleanup" and unlinking.exists()
+
+
+def _done(status: dict) -> int:
+    return sum(s.get("done", 0) for s in (status.get("sections") or {}).values())
+
+
+def _assert_one_line_and_130(out: str, err: str, code: int, signalled: Signalled) -> None:
+    assert code == 130, (code, out, err)
+    assert "Traceback" not in err and "Error" not in err, err
+    assert len(signalled.lines()) == 1, err
+    assert signalled.lines()[0].startswith("vod2strm: interrupted"), err
+
+
+@pytest.mark.parametrize("times", [1, 2])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("moment", ["start-up", "mid-generate", "mid-cleanup"])
+def test_a_signal_at_any_moment_of_generate_cleanup_ends_with_one_line_and_130(
+    signal_setup, tmp_path, moment, signum, times
+):
+    """SIGINT through ``manage.py`` as text, SIGTERM through ``python -m vod2strm`` as JSON."""
+    settings, env, movies = signal_setup
+    env, reached = _moment(settings, env, movies, tmp_path, moment)
+    door, as_json = ("manage.py", []) if signum == signal.SIGINT else ("python -m", ["--json"])
+    cmd = Signalled(door, ["generate", "--cleanup", *as_json], env, tmp_path)
+    cmd.wait_until(lambda: reached(cmd.proc), moment)
+    cmd.signal(signum)
+    if times == 2:
+        cmd.wait_until(lambda: cmd.lines() or cmd.proc.poll() is not None, "the signal's line")
+        cmd.signal(signum)
+    out, err = cmd.finish()
+    _assert_one_line_and_130(out, err, cmd.proc.returncode, cmd)
+    aborted = '{"error": "interrupted", "exit": 130}\n' if as_json else ""
+    if moment == "start-up":  # nothing to stop at a safe point yet: ended at once
+        assert cmd.lines() == ["vod2strm: interrupted\n"] and out == aborted, (out, err)
+        assert not settings.output_root.exists()
+    elif times == 1:  # stopped at its safe point, with its summary and status
+        if as_json:
+            summary = json.loads(out)
+            assert summary["exit"] == 130 and "sections" in summary
+        else:
+            assert "Interrupted: the next run continues where this one stopped." in out
+        assert _status(settings, cmd.proc.pid)["state"] == "cancelled"
+    elif moment == "mid-cleanup":  # the second signal came while it was still deleting
+        assert out == aborted, (out, err)
+    else:  # the second signal came while it stopped, or once it had: one answer at most
+        assert out in (aborted, "") or json.loads(out)["exit"] == 130
+    if moment == "mid-cleanup":
+        assert sum(1 for p in settings.output_root.rglob("*.strm")) > 5  # stopped partway
+
+
+@pytest.mark.parametrize(("moment", "times"), [("start-up", 1), ("mid-generate", 1), ("mid-generate", 2)])
+def test_the_plugin_job_ends_a_signal_with_one_line_and_130(signal_setup, tmp_path, moment, times):
+    """The plugin's cancel (SIGTERM to the job's group), even while the job process starts."""
+    settings, env, movies = signal_setup
+    env, reached = _moment(settings, env, movies, tmp_path, moment)
+    cmd = Signalled("runner", ["generate_all"], env, tmp_path)
+    cmd.wait_until(lambda: reached(cmd.proc), moment)
+    cmd.signal(signal.SIGTERM)
+    if moment == "start-up":  # the job goes on starting, and stops before its first chunk
+        cmd.wait_until(lambda: cmd.lines(), "the signal's line")
+        (tmp_path / "loading.go").touch()
+    if times == 2:
+        cmd.wait_until(lambda: cmd.lines() or cmd.proc.poll() is not None, "the signal's line")
+        cmd.signal(signal.SIGTERM)
+    out, err = cmd.finish()
+    _assert_one_line_and_130(out, err, cmd.proc.returncode, cmd)
+    if times == 1:
+        from vod2strm.dispatcharr import control
+
+        (last,) = control.read_history(settings.state_dir)
+        assert (last["action"], last["state"], last["exit"]) == ("generate_all", "cancelled", 130)
+        assert "Cancelled: the next run resumes" in last["message"]
+        assert _done(_status(settings, cmd.proc.pid)) < SIGNAL_MOVIES
+
+
+# -- the writer process, when its parent dies or its pipes break ---------------------------------------------
+
+
+def _writer_child(tmp_path: Path, parent_pid: int) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(helpers.REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-P", "-m", "vod2strm.output.writer_process", str(parent_pid)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+
+
+def test_a_writer_whose_pipes_break_ends_without_a_word(tmp_path):
+    """Its parent closed both pipes (as a dying parent's kernel does) and is still alive, so no
+    death signal ends the child: it finds out by writing, and must end quietly."""
+    from vod2strm.output import writer_process
+
+    root = tmp_path / "lib"
+    root.mkdir()
+    settings = conf.build({"output_root": root, "state_dir": tmp_path / "state"})
+    config = {name: getattr(settings, name) for name in writer_process._WRITER_SETTINGS}
+    child = _writer_child(tmp_path, os.getpid())
+    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+    pickle.dump(("start", str(root), config), child.stdin)
+    child.stdin.flush()
+    child.stdout.close()  # its results have nowhere to go
+    child.stdin.close()  # and its commands end: it closes, and says so into the broken pipe
+    assert child.stderr.read() == b""
+    assert child.wait(SIGNAL_WAIT) == writer_process._PARENT_GONE
+
+    early = _writer_child(tmp_path, os.getpid())  # a parent gone before it sent anything
+    assert early.stdin is not None and early.stdout is not None and early.stderr is not None
+    early.stdin.close()
+    assert early.stderr.read() == b"" and early.stdout.read() == b""
+    assert early.wait(SIGNAL_WAIT) == writer_process._PARENT_GONE
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_writer_whose_parent_is_killed_mid_write_ends_without_a_word(tmp_path, attempt):
+    """Killed while the child writes and answers: the child sees its pipes close before (or
+    instead of) its death signal, and must not print a BrokenPipeError on the way out."""
+    root = tmp_path / "lib"
+    root.mkdir()
+    script = textwrap.dedent(
+        f"""
+        import itertools, os, sys
+        from pathlib import Path
+        from vod2strm.conf import build
+        from vod2strm.library.items import FolderFiles, OutputFile
+        from vod2strm.output.writer_process import WriterProcess
+
+        root = Path({str(root)!r})
+        settings = build({{"output_root": str(root), "state_dir": str(root.parent / "state")}})
+        writer = WriterProcess(root, settings, on_result=lambda result: None)
+        print(writer._proc.pid, flush=True)
+        for n in itertools.count():
+            folder = f"Movies/Film {{n}}"
+            strm = OutputFile(f"{{folder}}/Film {{n}}.strm", b"http://x/%d\\n" % n, "strm")
+            writer.submit(FolderFiles(folder, (strm,)))
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(helpers.REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,  # shared with the child: whatever it prints ends up here
+        text=True,
+    )
+    assert parent.stdout is not None and parent.stderr is not None
+    child_pid = int(parent.stdout.readline())
+    deadline = time.monotonic() + SIGNAL_WAIT
+    while not any(root.glob("Movies/*/*.strm")):
+        assert time.monotonic() < deadline and parent.poll() is None, parent.stderr.read()
+        time.sleep(0.01)
+    time.sleep(0.05 * attempt)  # different moments of the child's work
+    parent.kill()
+    parent.wait(SIGNAL_WAIT)
+    err = parent.stderr.read()  # the end of the file comes when the child, too, has ended
+    assert err == "", err
+    deadline = time.monotonic() + SIGNAL_WAIT
+    while _alive(child_pid):
+        assert time.monotonic() < deadline, "the writer outlived its parent"
+        time.sleep(0.01)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable
+import functools
+import json
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -264,6 +267,7 @@ def test_iso_date(value: Any, expected: str | None) -> None:
         (-5, {}, None),
         (10**9, {}, None),
         ("x", {}, None),
+        (None, {"duration_secs": 10**400, "episode_run_time": 10**400}, None),  # past float's range
     ],
 )
 def test_runtime_minutes(secs: Any, props: dict[str, Any], expected: int | None) -> None:
@@ -571,3 +575,174 @@ def test_plain_episodes_take_the_direct_path() -> None:
     fields = nfo._episode_fields(make_series(), episode, SETTINGS, None, None)
     assert nfo._episode_text(fields) is not None
     assert nfo._episode_text(fields._replace(plot="Tom & Jerry")) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Values XML cannot carry: text is cleaned, a URL is left out, each is noted, nothing raises
+
+#: Every kind of character outside XML 1.0's Char production.
+UNWRITABLE = ["\x00", "\x08", "\x0b", "\x0c", "\x1f", "\ud800", "\udfff", "\ufffe", "\uffff"]
+
+
+@pytest.mark.parametrize("bad", UNWRITABLE)
+def test_a_url_xml_cannot_carry_is_left_out_and_noted(bad: str) -> None:
+    good, broken = "https://img.example/ok.jpg", f"https://img.example/a{bad}b.jpg"
+    props = {"backdrop_path": [broken, good], "youtube_trailer": broken, "director": "Jane Doe"}
+    movie = make_movie(logo_url=broken, custom_properties=props)
+    series = make_series(logo_url=broken, custom_properties=props)
+    for render, root_tag in (
+        (functools.partial(nfo.movie_nfo, movie, SETTINGS), "movie"),
+        (functools.partial(nfo.tvshow_nfo, series, [1], SETTINGS), "tvshow"),
+    ):
+        notes: list[str] = []
+        data = render(notes=notes)
+        root = parse(data, root_tag)
+        assert root.findall("thumb") == [] and root.findall("trailer") == []
+        assert texts(root, "fanart/thumb") == [good]  # the rest of the value, and of the file, stays
+        assert texts(root, "title") == ["The Matrix" if root_tag == "movie" else "Show"]
+        assert texts(root, "director") == ["Jane Doe"]
+        assert notes == ["left out thumb", "left out fanart", "left out trailer"]
+        assert render() == data  # notes never change the bytes
+    notes = []
+    episode = make_episode(description="A plot.", custom_properties={"movie_image": broken})
+    data = nfo.episode_nfo(make_series(), episode, SETTINGS, notes=notes)
+    root = parse(data, "episodedetails")
+    assert root.findall("thumb") == [] and texts(root, "plot") == ["A plot."]
+    assert notes == ["left out thumb"]
+    assert data == nfo.episode_nfo(
+        make_series(), dataclasses.replace(episode, custom_properties=None), SETTINGS
+    )
+
+
+def test_text_xml_cannot_carry_is_cleaned_and_noted() -> None:
+    bad = "A\x00B\ud800C\uffffD"
+    row = make_movie(
+        name=bad,
+        description=bad,
+        genre=bad,
+        custom_properties={"director": bad, "actors": [{"name": "Keanu", "character": bad}]},
+    )
+    notes: list[str] = []
+    root = parse(nfo.movie_nfo(row, SETTINGS, notes=notes), "movie")
+    assert texts(root, "title") == texts(root, "plot") == texts(root, "genre") == ["ABCD"]
+    assert texts(root, "director") == texts(root, "actor/role") == ["ABCD"]
+    assert notes == ["cleaned title", "cleaned plot", "cleaned genre", "cleaned director", "cleaned actor"]
+    notes = []
+    episode = make_episode(name=bad, description=bad)
+    root = parse(
+        nfo.episode_nfo(make_series(name="Sh\x01ow"), episode, SETTINGS, notes=notes), "episodedetails"
+    )
+    assert texts(root, "title") == ["ABCD"] and texts(root, "showtitle") == ["Show"]
+    assert notes == ["cleaned showtitle", "cleaned title", "cleaned plot"]
+    # A cached show title is noted for each of its episodes, not only the first.
+    notes = []
+    nfo.episode_nfo(make_series(name="Sh\x01ow"), make_episode(name="Two"), SETTINGS, notes=notes)
+    assert notes == ["cleaned showtitle"]
+
+
+def test_people_and_fanart_past_the_limit_are_not_noted() -> None:
+    """Only what the file holds is named: a bad 51st actor or 11th backdrop is not in it."""
+    notes: list[str] = []
+    actors = [f"Actor {i}" for i in range(nfo.MAX_ACTORS)] + ["Bad\x00"]
+    assert len(nfo.people(actors, nfo.MAX_ACTORS, notes)) == nfo.MAX_ACTORS
+    backdrops = [f"https://x/{i}" for i in range(nfo.MAX_FANART)] + ["https://x/\uffff"]
+    assert len(nfo.urls(backdrops, nfo.MAX_FANART, notes)) == nfo.MAX_FANART
+    assert notes == []
+
+
+#: Any text, drawing characters XML cannot carry (lone surrogates included) and markup often.
+ANY_TEXT = st.text(
+    alphabet=st.one_of(
+        st.sampled_from([*UNWRITABLE, "\t", "\n", "\r", "&", "<", ",", " ", "\x7f", "\x85"]),
+        st.integers(0xD800, 0xDFFF).map(chr),
+        st.characters(),
+    ),
+    max_size=16,
+)
+URLISH = st.one_of(
+    ANY_TEXT, ANY_TEXT.map(lambda t: "https://img.example/" + t), ANY_TEXT.map("http://".__add__)
+)
+PERSON = st.one_of(ANY_TEXT, st.fixed_dictionaries({"name": ANY_TEXT}, optional={"character": ANY_TEXT}))
+PROPS = st.fixed_dictionaries(
+    {},
+    optional={
+        "backdrop_path": st.one_of(URLISH, st.lists(URLISH, max_size=3)),
+        "director": st.one_of(ANY_TEXT, st.lists(ANY_TEXT, max_size=3)),
+        "actors": st.lists(PERSON, max_size=3),
+        "cast": st.lists(PERSON, max_size=3),
+        "youtube_trailer": URLISH,
+        "release_date": ANY_TEXT,
+        "air_date": ANY_TEXT,
+        "movie_image": URLISH,
+        "duration": ANY_TEXT,
+        "plot": ANY_TEXT,
+        "description": ANY_TEXT,
+    },
+)
+NOTE = re.compile(r"(cleaned|left out) [a-z]+")
+
+
+def strings_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings_in(item)
+
+
+def rendered(render: Callable[..., bytes], root: str, *args: Any, **kw: Any) -> list[str]:
+    """Render with and without notes: the same bytes, which parse, and well-formed notes."""
+    notes: list[str] = []
+    data = render(*args, **kw, notes=notes)
+    assert render(*args, **kw) == data
+    parse(data, root)
+    assert all(NOTE.fullmatch(note) for note in notes), notes
+    return notes
+
+
+@hsettings(max_examples=400, deadline=None)
+@given(
+    name=ANY_TEXT,
+    text=ANY_TEXT,
+    url=URLISH,
+    props=PROPS,
+    as_json=st.booleans(),
+    show=ANY_TEXT,
+    episode_name=ANY_TEXT,
+    number=st.one_of(st.none(), st.integers(-5, 10**6)),
+)
+def test_every_nfo_renders_any_text_in_every_field(
+    name: str,
+    text: str,
+    url: str,
+    props: dict[str, Any],
+    as_json: bool,
+    show: str,
+    episode_name: str,
+    number: int | None,
+) -> None:
+    """No value fails a document; a note only when some value held a character XML cannot carry."""
+    # JSON text, as a database's JSON column hands it back: "\\ud800" decodes to a lone surrogate.
+    custom = json.dumps(props) if as_json else props
+    movie = make_movie(
+        name=name, description=text, rating=text, genre=text, tmdb_id=text, imdb_id=text,
+        logo_url=url, custom_properties=custom,
+    )  # fmt: skip
+    series = make_series(
+        name=show, description=text, rating=text, genre=text, tmdb_id=text, imdb_id=text,
+        logo_url=url, custom_properties=custom,
+    )  # fmt: skip
+    episode = make_episode(
+        name=episode_name, description=text, rating=text, tmdb_id=text, imdb_id=text,
+        season_number=number, episode_number=number, custom_properties=custom,
+    )  # fmt: skip
+    notes = rendered(nfo.movie_nfo, "movie", movie, SETTINGS)
+    notes += rendered(nfo.tvshow_nfo, "tvshow", series, [number or 0, 1], SETTINGS)
+    notes += rendered(nfo.episode_nfo, "episodedetails", series, episode, SETTINGS)
+    parse(nfo.season_nfo(series, number, SETTINGS), "season")
+    drawn = [name, text, url, show, episode_name, *strings_in(props)]
+    if not any(nfo._XML_ILLEGAL.search(value) for value in drawn):
+        assert notes == []

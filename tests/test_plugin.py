@@ -309,6 +309,38 @@ def test_a_failing_auto_run_drops_its_requests_instead_of_looping(tmp_path, sett
     assert status["message"] == "Auto-run: could not watch the catalog: division by zero"
 
 
+@pytest.mark.django_db(transaction=True)  # the job closes its connections after each action
+def test_a_generate_whose_cleanup_is_refused_ends_the_job_refused(tmp_path, settings, monkeypatch):
+    """The job's status and exit status are the CLI's for the same run (vod2strm.application)."""
+    import vod2strm.__main__ as entry
+    from vod2strm.dispatcharr import runner
+    from vod2strm.jobs.progress import read_status
+
+    monkeypatch.setattr(entry, "_base_vod2strm", None)
+    _account, movies, _series = small_catalog(movies=6, series=1, episodes=2)
+    state = tmp_path / "state"
+    settings.VOD2STRM = {
+        **settings.VOD2STRM,
+        "state_dir": str(state),
+        "output_root": str(tmp_path / "library"),
+        "cleanup_after_generate": True,
+        "cleanup_max_share": 0.0,
+        "writer_process": False,
+    }
+    assert runner.Job("generate_all", state).perform("generate_all", "manual") == 0
+    for movie in movies[:3]:
+        movie.delete()
+    assert runner.Job("generate_all", state).perform("generate_all", "manual") == 5
+    status = read_status(state)
+    assert (status["state"], status["exit"], status["phase"]) == ("refused", 5, "refused")
+    cleanup = status["summary"]["cleanup"]
+    assert cleanup["refused"] and status["summary"]["exit"] == 5
+    assert "Cleanup refused" in status["message"] and cleanup["message"][1:] in status["message"]
+    assert status["message"].endswith("Run Cleanup preview to see what it would delete.")
+    assert control.read_history(state)[-1]["state"] == "refused"
+    assert describe_status(None, status, {}).startswith("Idle. Last run: generate all refused at ")
+
+
 # -- pushing progress to Dispatcharr's UI -------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from vod2strm.errors import ConfigError
 from vod2strm.library.items import FolderFiles, OutputFile
 from vod2strm.output.atomic import is_temp_name
 from vod2strm.output.fs import Entry, LocalFS
+from vod2strm.output.manifest import content_hash
 from vod2strm.output.throttle import AimdThrottle
 from vod2strm.output.writer import Writer, WriteResult, missing_names, resolve_group
 
@@ -67,9 +68,9 @@ class CountingFS(LocalFS):
         self._count("scandir", path)
         return super().scandir(path)
 
-    def read_bytes(self, path: Path, limit: int | None = None) -> bytes:
+    def read_bytes(self, path: Path, limit: int | None = None, *, follow_symlinks: bool = True) -> bytes:
         self._count("read", path)
-        return super().read_bytes(path, limit)
+        return super().read_bytes(path, limit, follow_symlinks=follow_symlinks)
 
     def write_atomic(self, path: Path, data: bytes, **kw: object) -> None:  # type: ignore[override]
         self._count("write", path)
@@ -224,18 +225,24 @@ def test_identical_existing_files_are_adopted_not_rewritten(tmp_path: Path) -> N
     got = results.by_path()
     assert got["Movies/A (2000)/A (2000).strm"].adopted and got["Movies/A (2000)/A (2000).strm"].ok
     assert same.stat().st_mtime_ns == 10**18  # untouched
-    assert not got["Movies/A (2000)/A (2000).nfo"].adopted and differs.read_bytes() == b"<movie>new</movie>"
+    # Other bytes that vod2strm never wrote are the user's: left as they are, reported kept.
+    nfo = got["Movies/A (2000)/A (2000).nfo"]
+    assert not nfo.ok and nfo.kept == "foreign" and nfo.error is None
+    assert differs.read_bytes() == b"<movie>old</movie>"
     assert (
         got["Movies/A (2000)/A (2000)-extra.nfo"].ok and not got["Movies/A (2000)/A (2000)-extra.nfo"].adopted
     )
-    assert str(same) not in fs.ops("write")
+    assert str(same) not in fs.ops("write") and str(differs) not in fs.ops("write")
     assert str(root / "Movies/B (2001)/B.strm") not in fs.ops("read")  # a folder made this run: no read
-    assert writer.adopted == 1 and writer.written == 3
+    assert writer.adopted == 1 and writer.written == 2 and writer.kept == 1
 
+    # Bytes whose hash the caller says we wrote there are ours: read once, then replaced.
     fs2 = CountingFS()
+    owned = {"Movies/A (2000)/A (2000).nfo": (content_hash(b"<movie>old</movie>"),)}
     with Writer(root, settings_for(root), fs=fs2) as writer:
-        writer.submit(batch, adopt=False)
-    assert not fs2.ops("read") and fs2.ops("write")[str(same)] == 1
+        writer.submit(batch, owned=owned)
+    assert fs2.ops("read")[str(differs)] == 1 and fs2.ops("write")[str(differs)] == 1
+    assert differs.read_bytes() == b"<movie>new</movie>"
 
 
 def test_files_at_the_root_need_no_makedirs(tmp_path: Path) -> None:

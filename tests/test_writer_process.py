@@ -27,6 +27,7 @@ from vod2strm.jobs import generate
 from vod2strm.library.items import FolderFiles, OutputFile
 from vod2strm.output import writer_process
 from vod2strm.output.fs import LocalFS
+from vod2strm.output.writer import NOTHING_OWNED, Owned
 from vod2strm.output.writer_process import WriterProcess
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,12 +99,12 @@ def test_an_item_error_comes_back_with_its_errno(tmp_path: Path) -> None:
 
 def test_a_batch_with_mixed_outcomes_reports_each_file_once(tmp_path: Path) -> None:
     """Written files come back as their batch's number, the others one by one: a batch with an
-    adopted, a failed and two written files gives each its own outcome, and nothing stays in flight."""
+    adopted, a kept and two written files gives each its own outcome, and nothing stays in flight."""
     root = tmp_path / "lib"
     folder = root / "Movies/X (2001)"
     folder.mkdir(parents=True)
     (folder / "same.nfo").write_bytes(b"<movie/>")
-    (folder / "dir.strm").mkdir()  # os.replace onto a folder fails: an item error
+    (folder / "dir.strm").mkdir()  # a folder where our file would go is the user's: kept
     files = tuple(
         OutputFile(f"Movies/X (2001)/{name}", data, kind)
         for name, data, kind in (
@@ -125,8 +126,9 @@ def test_a_batch_with_mixed_outcomes_reports_each_file_once(tmp_path: Path) -> N
     assert sorted(r.relpath for r in results.items) == sorted(f.relpath for f in (*files, *whole.files))
     got = results.by_path()
     assert got["Movies/X (2001)/same.nfo"].ok and got["Movies/X (2001)/same.nfo"].adopted
-    failed = got["Movies/X (2001)/dir.strm"]
-    assert not failed.ok and not failed.skipped and failed.error.errno in (errno.EISDIR, errno.ENOTEMPTY)
+    kept = got["Movies/X (2001)/dir.strm"]
+    assert not kept.ok and not kept.skipped and kept.error is None and kept.kept == "foreign"
+    assert (folder / "dir.strm").is_dir()
     for relpath in ("Movies/X (2001)/new.strm", "Movies/X (2001)/other.nfo", "Movies/Y (2002)/y.strm"):
         assert (
             got[relpath].ok and not got[relpath].adopted and got[relpath].kind in ("movie_strm", "movie_nfo")
@@ -374,9 +376,9 @@ def test_generate_writes_through_a_child_unless_a_filesystem_is_injected(
     assert generate.run(other, fs=LocalFS()).exit_code == 0 and made == ["process"]
 
 
-def _submissions(batches: list[FolderFiles]) -> list[tuple[FolderFiles, bool, frozenset[str]]]:
-    """``submit_many``'s arguments for new files: adopt what is there, no ``--verify`` names."""
-    return [(batch, True, frozenset()) for batch in batches]
+def _submissions(batches: list[FolderFiles]) -> list[tuple[FolderFiles, Owned, frozenset[str]]]:
+    """``submit_many``'s arguments for new files: nothing there is ours, no ``--verify`` names."""
+    return [(batch, NOTHING_OWNED, frozenset()) for batch in batches]
 
 
 def test_submit_many_sends_several_batches_to_a_frame(

@@ -120,6 +120,10 @@ def apply_settings_file(path: str | os.PathLike[str] | None = None) -> dict[str,
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one CLI command; returns its exit status (DESIGN.md section 10)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from vod2strm import interrupt
+
+    # First of all: a signal while Django starts ends with one line and status 130, as later on.
+    interrupt.install(json_output="--json" in argv)
     argv = _pre_parse(argv)
     from django.core.exceptions import ImproperlyConfigured
 
@@ -146,6 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _fail(argv: Sequence[str], message: str, code: int) -> int:
     """A failure before the command could run: one line on stderr (and the JSON object with --json)."""
+    from vod2strm import interrupt
+
+    interrupt.answering()
     print(f"vod2strm: {message}", file=sys.stderr)
     if "--json" in argv:
         print(json.dumps({"error": message, "exit": code}))

@@ -1,4 +1,12 @@
-"""Settings for one run: read once, validated, immutable.
+"""Settings for one run: one schema, read once, validated, immutable.
+
+Every setting is declared once, in :data:`SCHEMA`: its name, kind, default (per home for the
+folders), bounds, help text, and whether the Dispatcharr plugin shows it as a field. Everything
+else is derived from that declaration, so the doors cannot drift apart: :class:`Settings` takes its
+defaults from it (and is checked against it at import), the plugin's ``fields`` come from
+:func:`plugin_fields`, the standalone home reads ``VOD2STRM_<KEY>`` variables through
+:func:`from_environment`, and ``tests/test_conf.py`` holds the README's Configuration table to
+:func:`readme_table`.
 
 Every door builds a :class:`Settings` through :func:`load` with its own overrides (CLI flags, the
 plugin's ``context["settings"]``); the core only ever sees the frozen result, so a run never re-reads
@@ -7,16 +15,24 @@ Django settings mid-way and never sees a half-applied change.
 Precedence: override (flag, plugin field) > ``settings.VOD2STRM`` > default. An override that is
 ``None`` or an empty string keeps the lower value: Dispatcharr hands unset plugin fields over as
 empty values, and those must never clobber a configured setting.
+
+Validation is strict because a bad value is expensive later: an unknown key is a typo whose
+intended setting silently keeps its default, a ``base_url`` with a space breaks every ``.strm``,
+and a state folder inside the library defeats the guard against an unmounted share. Each value is
+checked where it is declared, and every refusal is a :class:`ConfigError` naming the key.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
+import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,42 +54,375 @@ DEFAULT_NAME_CLEAN_REGEX = (
 URL_MODES = ("proxy", "direct")
 ID_TAG_STYLES = ("jellyfin", "emby", "none")
 ADULT_MODES = ("exclude", "include", "separate")
+HOMES = ("standalone", "dispatcharr")
+
+#: Keys of ``settings.VOD2STRM`` that are not run settings: they pick the home, and
+#: :mod:`vod2strm.catalog.resolver` reads and validates them.
+HOME_KEYS = ("CATALOG",)
+
+ENV_PREFIX = "VOD2STRM_"
+#: Environment variables vod2strm reads that are not settings (so the standalone home's loader
+#: does not mistake them for misspelt ones), with who reads them.
+ENVIRONMENT_ONLY = {
+    "VOD2STRM_LOG_LEVEL": "the standalone home's logging level",
+    "VOD2STRM_SETTINGS_FILE": "python -m vod2strm: the plugin's saved settings",
+    "VOD2STRM_JOB_LOCK_FD": "the plugin's job process: its inherited job lock",
+}
+#: Left to test hooks (slowed writes, gates): never settings.
+ENV_TEST_PREFIX = "VOD2STRM_TEST_"
+
+#: Longest file or folder name most filesystems accept (ext4, NTFS and SMB cap a name at 255).
+NAME_MAX_BYTES = 255
+
+
+# -- the schema -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PluginField:
+    """How the Dispatcharr plugin shows a setting; anything left out is derived from the setting."""
+
+    label: str
+    #: The field's help text when the settings page needs other words than the README.
+    help: str | None = None
+    default: Any = None
+    placeholder: str | None = None
+    #: ``(value, label)`` per choice, for a select; the values must be the setting's choices.
+    options: tuple[tuple[str, str], ...] = ()
+    #: Limits the settings page suggests, when narrower than the setting's bounds.
+    min: float | None = None
+    max: float | None = None
+    step: float | None = None
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting's declaration.
+
+    ``kind`` picks the parser (see ``_PARSERS``); ``default`` is what :class:`Settings` gets when
+    the key is unset, except for kinds whose default depends on the home (``home_defaults``: a
+    relative path is taken from the working folder). ``help`` is Markdown: the meaning column of the
+    README's Configuration table, and, without its markup, the plugin field's help text.
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    bounds: tuple[float, float] | None = None
+    choices: tuple[str, ...] = ()
+    home_defaults: Mapping[str, str] | None = None
+    #: The README's default cell, when the value itself does not read well there.
+    doc_default: str | None = None
+    #: None: not a plugin field (set through ``VOD2STRM``, the environment or a flag).
+    plugin: PluginField | None = None
+
+    def default_in(self, home: str) -> Any:
+        """The default in ``home`` (``standalone`` or ``dispatcharr``)."""
+        if self.home_defaults is None:
+            return self.default
+        return Path.cwd() / self.home_defaults[home]
+
+    def plugin_default(self) -> Any:
+        """The field's default: Dispatcharr merges it into the settings each action receives."""
+        assert self.plugin is not None
+        if self.plugin.default is not None:
+            return self.plugin.default
+        value = self.default_in("dispatcharr")
+        if value is None or isinstance(value, tuple):
+            return ""
+        return str(value) if isinstance(value, Path) else value
+
+
+_FOLDER_RULES = (
+    'a name every filesystem accepts as it is (no `/\\:*?"<>|` or control characters, no leading '
+    "dot, no trailing dot or space, not a DOS device name such as `CON`, at most 255 bytes)"
+)
+
+# fmt: off
+SCHEMA_LIST: tuple[Setting, ...] = (
+    Setting(
+        "output_root", "path", None,
+        "Absolute path of the library; `Movies/` and `TV Shows/` go under it. Not `/`.",
+        home_defaults={"standalone": "library", "dispatcharr": "/data/vod2strm/library"},
+        plugin=PluginField(
+            "Library folder",
+            help=(
+                "Absolute path where the Movies and TV Shows folders are written (your media server's "
+                "library share, mounted into Dispatcharr's container)."
+            ),
+            placeholder="/data/vod2strm/library",
+        ),
+    ),
+    Setting(
+        "state_dir", "path", None,
+        "Local folder for the manifest, the run lock and the status file; it must be writable. Keep it "
+        "off the network share: it may not be inside `output_root` or `adult_root`, nor hold them.",
+        home_defaults={"standalone": "state", "dispatcharr": "/data/vod2strm/state"},
+    ),
+    Setting(
+        "base_url", "url", "http://127.0.0.1:9191",
+        "The address at which the media server reaches Dispatcharr; written into every proxy `.strm`. "
+        "An http(s) URL with a host, optionally a port (1-65535) and a path prefix; no query, "
+        "fragment, spaces or control characters.",
+        plugin=PluginField(
+            "Dispatcharr address for players",
+            help=(
+                "http(s) URL at which your media server reaches Dispatcharr; written into every .strm "
+                "file in proxy mode. Empty means http://127.0.0.1:9191."
+            ),
+            default="",
+            placeholder="http://192.168.1.10:9191",
+        ),
+    ),
+    Setting(
+        "url_mode", "choice", "proxy",
+        "`proxy`: Dispatcharr's VOD proxy URL, which survives Dispatcharr's uuid changes. `direct`: the "
+        "provider's own URL. **`direct` writes your provider username and password into every `.strm` "
+        "file.**",
+        choices=URL_MODES,
+        plugin=PluginField(
+            "Stream URLs",
+            help=(
+                "Proxy: .strm files point at Dispatcharr, which picks the provider and survives catalog "
+                "refreshes. Direct writes your provider username and password into every .strm file: "
+                "anyone who can read the library can read them."
+            ),
+            options=(("proxy", "Dispatcharr proxy (recommended)"), ("direct", "Provider's direct URL")),
+        ),
+    ),
+    Setting(
+        "write_nfo", "bool", True,
+        "Write `.nfo` metadata next to each `.strm` (plus `tvshow.nfo`, `season.nfo`).",
+        plugin=PluginField(
+            "Write .nfo metadata",
+            help="Title, year, plot, poster, IDs next to each .strm, for Jellyfin, Emby and Kodi.",
+        ),
+    ),
+    Setting(
+        "id_tag_style", "choice", "jellyfin",
+        "Id tag in folder names: `jellyfin` (`[tmdbid-N]`), `emby` (`[tmdbid=N]`) or `none`.",
+        choices=ID_TAG_STYLES,
+        plugin=PluginField(
+            "ID tag in folder names",
+            options=(
+                ("jellyfin", "Jellyfin: [tmdbid-123]"),
+                ("emby", "Emby: [tmdbid=123]"),
+                ("none", "None"),
+            ),
+        ),
+    ),
+    Setting(
+        "name_clean_regex", "regex", DEFAULT_NAME_CLEAN_REGEX,
+        "Regular expression removed from the start of titles: provider prefixes such as `EN - `, "
+        "`|UK| `, `4K-`. `(?!)` turns clean-up off.",
+        doc_default="built in",
+        plugin=PluginField(
+            "Title clean-up pattern",
+            help=(
+                'Regular expression removed from the start of titles (provider prefixes like "EN - ", '
+                '"|UK| "). Empty restores the default; (?!) turns clean-up off.'
+            ),
+        ),
+    ),
+    Setting(
+        "adult_mode", "choice", "exclude",
+        "Adult titles: `exclude`, `include`, or `separate` (written under `adult_root`).",
+        choices=ADULT_MODES,
+        plugin=PluginField(
+            "Adult titles",
+            options=(
+                ("exclude", "Leave out"),
+                ("include", "Include"),
+                ("separate", "Separate library folder"),
+            ),
+        ),
+    ),
+    Setting(
+        "adult_root", "optional_path", None,
+        "Absolute path; required when `adult_mode` is `separate`. Not `/`, and neither inside "
+        "`output_root` nor holding it.",
+        doc_default="none",
+        plugin=PluginField(
+            "Adult library folder",
+            help="Absolute path; required when adult titles go to a separate folder.",
+            placeholder="/data/vod2strm/adult",
+        ),
+    ),
+    Setting(
+        "categories_include", "list", (),
+        "Only these categories (names or ids, comma- or newline-separated). Empty: all enabled ones.",
+        plugin=PluginField(
+            "Only these categories",
+            help="Category names (or ids), one per line or comma-separated. Empty: all enabled categories.",
+        ),
+    ),
+    Setting(
+        "categories_exclude", "list", (),
+        "Never these categories.",
+        plugin=PluginField(
+            "Skip these categories", help="Category names (or ids), one per line or comma-separated."
+        ),
+    ),
+    Setting(
+        "movies_folder", "folder", "Movies",
+        f"Folder under `output_root` for movies; {_FOLDER_RULES}.",
+    ),
+    Setting(
+        "series_folder", "folder", "TV Shows",
+        "Folder under `output_root` for series; the same rules, and not the same name as `movies_folder`.",
+    ),
+    Setting(
+        "cleanup_after_generate", "bool", False,
+        "After a complete generate, remove the files the catalog no longer produces.",
+        plugin=PluginField(
+            "Clean up after each complete generate",
+            help=(
+                "Delete the files vod2strm wrote for titles that left the catalog. Never touches files "
+                "it did not write; refuses when a provider outage would empty the library."
+            ),
+        ),
+    ),
+    Setting(
+        "cleanup_max_share", "float", 0.2,
+        (
+            "Safety valve, per section (movies, series, under each root): cleanup refuses a section "
+            "that would lose more than this share of its files, or whose catalog read was empty, "
+            "unless forced (0-1)."
+        ),
+        bounds=(0.0, 1.0),
+    ),
+    Setting(
+        "take_over_foreign_files", "bool", False,
+        "Overwrite files at our paths that vod2strm did not write, and take them over.",
+        plugin=PluginField("Take over files vod2strm did not write"),
+    ),
+    Setting(
+        "overwrite_edited_files", "bool", False,
+        "Rewrite files vod2strm wrote that a person or program changed since.",
+        plugin=PluginField("Rewrite files changed since vod2strm wrote them"),
+    ),
+    Setting(
+        "max_workers", "int", 16,
+        "Most file writes in flight (1-256); the writer adapts between `min_workers` and this.",
+        bounds=(1, 256),
+        plugin=PluginField(
+            "Parallel writes",
+            help="Most files written at once (the writer adapts below this to the share's speed).",
+        ),
+    ),
+    Setting(
+        "min_workers", "int", 1,
+        "Fewest writes in flight the adaptive throttle goes down to (1 to `max_workers`).",
+        bounds=(1, 256),
+    ),
+    Setting("chunk_size", "int", 500, "Catalog rows read per query chunk (1-100000).", bounds=(1, 100_000)),
+    Setting("fsync", "bool", False, "fsync each file before its atomic rename."),
+    Setting(
+        "writer_process", "bool", True,
+        "Write files from a child process, so writing and rendering do not share one GIL (a cold run "
+        "at S took 29.8–32.6 s instead of 46.9 s). `false`: threads in the run's own process.",
+    ),
+    Setting(
+        "file_mode", "mode", None,
+        "Octal permissions for created files, `000`-`777` (e.g. `664`); default: the umask. Setuid, "
+        "setgid and sticky bits are refused; a world-writable mode is not, but in `direct` mode the "
+        "files hold the provider password. An int in Python settings is the mode itself (`0o664`).",
+        doc_default="none",
+    ),
+    Setting(
+        "dir_mode", "mode", None,
+        "Octal permissions for created folders, `000`-`777` (e.g. `775`); default: the umask.",
+        doc_default="none",
+    ),
+    Setting(
+        "group", "group", "",
+        "Group for created files and folders (for a media server that runs as another user): a group "
+        "that exists here, or a numeric gid.",
+        doc_default="empty",
+    ),
+    Setting(
+        "max_path_bytes", "int", 1024,
+        "Longest path, in bytes, that a library file may get (64-4096); names are shortened to fit.",
+        bounds=(64, 4096),
+    ),
+    Setting(
+        "episodes_rate", "float", 0.5,
+        "`fetch-episodes`: provider calls started per second, per account (0.01-1000).",
+        bounds=(0.01, 1000.0),
+    ),
+    Setting(
+        "episodes_concurrency", "int", 1,
+        "`fetch-episodes`: calls in flight per account (1-64).",
+        bounds=(1, 64),
+    ),
+    Setting(
+        "episodes_cache_hours", "float", 24.0,
+        "`fetch-episodes`: do not ask again about a series asked within this many hours (0-8760).",
+        bounds=(0.0, 8760.0),
+    ),
+    Setting(
+        "episodes_max_calls", "int", 200,
+        "`fetch-episodes`: provider calls per run (`0`: no cap).",
+        bounds=(0, 1_000_000),
+    ),
+    Setting(
+        "autorun_settle_seconds", "float", 120.0,
+        "Dispatcharr auto-run: how long the catalog must stay unchanged before generating (0-86400).",
+        bounds=(0.0, 86_400.0),
+        plugin=PluginField(
+            "Auto-run settle time (seconds)",
+            help="How long the VOD catalog must stay unchanged before an auto-run generates.",
+            min=10,
+            step=10,
+        ),
+    ),
+)
+# fmt: on
+
+SCHEMA: dict[str, Setting] = {s.name: s for s in SCHEMA_LIST}
+
+
+def _d(name: str) -> Any:
+    return SCHEMA[name].default
 
 
 @dataclass(frozen=True)
 class Settings:
-    """One run's configuration. Field names are the plugin's field ids and the ``VOD2STRM`` keys."""
+    """One run's configuration. Field names are the plugin's field ids and the ``VOD2STRM`` keys;
+    defaults, bounds and help live in :data:`SCHEMA`."""
 
     output_root: Path
     state_dir: Path
-    base_url: str = "http://127.0.0.1:9191"
-    url_mode: str = "proxy"
-    write_nfo: bool = True
-    id_tag_style: str = "jellyfin"
-    name_clean_regex: str = DEFAULT_NAME_CLEAN_REGEX
-    adult_mode: str = "exclude"
-    adult_root: Path | None = None
-    categories_include: tuple[str, ...] = ()
-    categories_exclude: tuple[str, ...] = ()
-    movies_folder: str = "Movies"
-    series_folder: str = "TV Shows"
-    cleanup_after_generate: bool = False
-    cleanup_max_share: float = 0.2
-    max_workers: int = 16
-    min_workers: int = 1
-    chunk_size: int = 500
-    fsync: bool = False
-    writer_process: bool = True
-    file_mode: int | None = None
-    dir_mode: int | None = None
-    group: str = ""
-    max_path_bytes: int = 1024
-    episodes_rate: float = 0.5
-    episodes_concurrency: int = 1
-    episodes_cache_hours: float = 24.0
-    episodes_max_calls: int = 200
-    autorun_settle_seconds: float = 120.0
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    base_url: str = _d("base_url")
+    url_mode: str = _d("url_mode")
+    write_nfo: bool = _d("write_nfo")
+    id_tag_style: str = _d("id_tag_style")
+    name_clean_regex: str = _d("name_clean_regex")
+    adult_mode: str = _d("adult_mode")
+    adult_root: Path | None = _d("adult_root")  # noqa: RUF009 (None)
+    categories_include: tuple[str, ...] = _d("categories_include")
+    categories_exclude: tuple[str, ...] = _d("categories_exclude")
+    movies_folder: str = _d("movies_folder")
+    series_folder: str = _d("series_folder")
+    cleanup_after_generate: bool = _d("cleanup_after_generate")
+    cleanup_max_share: float = _d("cleanup_max_share")
+    max_workers: int = _d("max_workers")
+    min_workers: int = _d("min_workers")
+    chunk_size: int = _d("chunk_size")
+    fsync: bool = _d("fsync")
+    writer_process: bool = _d("writer_process")
+    file_mode: int | None = _d("file_mode")
+    dir_mode: int | None = _d("dir_mode")
+    group: str = _d("group")
+    max_path_bytes: int = _d("max_path_bytes")
+    episodes_rate: float = _d("episodes_rate")
+    episodes_concurrency: int = _d("episodes_concurrency")
+    episodes_cache_hours: float = _d("episodes_cache_hours")
+    episodes_max_calls: int = _d("episodes_max_calls")
+    autorun_settle_seconds: float = _d("autorun_settle_seconds")
+    take_over_foreign_files: bool = _d("take_over_foreign_files")
+    overwrite_edited_files: bool = _d("overwrite_edited_files")
 
     @property
     def name_clean(self) -> re.Pattern[str] | None:
@@ -110,10 +459,19 @@ class Settings:
 FORMAT_VERSION = 1
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}
+if set(_FIELDS) != set(SCHEMA):  # a setting added to one and not the other: fail at import, loudly
+    raise RuntimeError(f"Settings and SCHEMA disagree: {sorted(set(_FIELDS) ^ set(SCHEMA))}")
 
 
-def load(overrides: Mapping[str, Any] | None = None) -> Settings:
-    """Build the run's settings from Django's ``VOD2STRM`` dict plus the door's overrides."""
+# -- loading -------------------------------------------------------------------------------------------
+
+
+def load(overrides: Mapping[str, Any] | None = None, *, check_folders: bool = True) -> Settings:
+    """Build the run's settings from Django's ``VOD2STRM`` dict plus the door's overrides.
+
+    ``check_folders`` also checks that the state folder can be used (see :func:`check_state_dir`),
+    so a run fails before it starts rather than at its first write there.
+    """
     from django.conf import settings as django_settings
 
     from vod2strm.catalog import resolver
@@ -127,53 +485,243 @@ def load(overrides: Mapping[str, Any] | None = None) -> Settings:
             if value is None or (isinstance(value, str) and value.strip() == ""):
                 continue
             raw[key] = value
-    raw.setdefault("output_root", resolver.default_output_root())
-    raw.setdefault("state_dir", resolver.default_state_dir())
-    return build(raw)
-
-
-def build(raw: Mapping[str, Any]) -> Settings:
-    """Validate a plain mapping into :class:`Settings`; raises ConfigError naming the bad field."""
-    values: dict[str, Any] = {}
-    extra: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in _FIELDS or key == "extra":
-            extra[key] = value
-            continue
-        values[key] = _coerce(key, value)
-    for required in ("output_root", "state_dir"):
-        if required not in values:
-            raise ConfigError(required, "is required")
-    settings = Settings(**values, extra=extra)
-    _validate(settings)
+    settings = build(raw, home=resolver.home())
+    if check_folders:
+        check_state_dir(settings.state_dir)
     return settings
 
 
-def _coerce(key: str, value: Any) -> Any:
-    default = _FIELDS[key].default
+def build(raw: Mapping[str, Any], *, home: str | None = None) -> Settings:
+    """Validate a plain mapping into :class:`Settings`; raises ConfigError naming the bad key.
+
+    ``None`` keeps a setting's default, and :data:`HOME_KEYS` are left to the resolver. Without
+    ``home`` the folders have no default and are required.
+    """
+    unknown = [key for key in raw if key not in SCHEMA and key not in HOME_KEYS]
+    if unknown:
+        raise unknown_key(unknown[0], [*SCHEMA, *HOME_KEYS])
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if value is not None and key not in HOME_KEYS:
+            values[key] = _PARSERS[SCHEMA[key].kind](key, value, SCHEMA[key])
+    for required in ("output_root", "state_dir"):
+        if required not in values:
+            if home is None:
+                raise ConfigError(required, "is required")
+            values[required] = SCHEMA[required].default_in(home)
+    settings = Settings(**values)
+    _check_together(settings)
+    return settings
+
+
+def unknown_key(key: object, known: Iterable[str]) -> ConfigError:
+    """The error for a key no setting has, naming the closest known one when there is one."""
+    name = str(key)
+    by_folded = {k.casefold(): k for k in known}
+    close = difflib.get_close_matches(name.casefold(), list(by_folded), n=1)
+    hint = f"; did you mean {by_folded[close[0]]}?" if close else ""
+    return ConfigError(name if name.isprintable() else repr(name), f"unknown setting{hint}")
+
+
+def from_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``VOD2STRM_<KEY>`` variables as ``VOD2STRM`` keys (``VOD2STRM_CATALOG`` as ``CATALOG``).
+
+    Empty values are left out (they keep the default). A ``VOD2STRM_`` variable that is neither a
+    setting nor in :data:`ENVIRONMENT_ONLY` is an error naming the closest known variable: a typo
+    must not leave its setting at the default unnoticed. Values are validated later, by
+    :func:`load`, like every other source.
+    """
+    names = {f"{ENV_PREFIX}{name.upper()}": name for name in (*SCHEMA, *HOME_KEYS)}
+    found: dict[str, str] = {}
+    for variable, value in environ.items():
+        if not variable.startswith(ENV_PREFIX) or variable in ENVIRONMENT_ONLY:
+            continue
+        if variable.startswith(ENV_TEST_PREFIX):
+            continue
+        if variable not in names:
+            raise unknown_key(variable, [*names, *ENVIRONMENT_ONLY])
+        if value != "":
+            found[names[variable]] = value
+    return found
+
+
+def check_state_dir(state_dir: Path) -> None:
+    """Refuse a state folder that cannot be used: a file, read-only, or without write permission.
+
+    Checked without creating anything, from the folder itself or, when it does not exist yet, from
+    the nearest folder above it that does (the run creates the rest).
+    """
+    path = Path(state_dir)
+    existing = path
+    while not os.path.lexists(existing) and existing.parent != existing:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "" if existing == path else f" ({existing} is in the way)"
+        raise ConfigError("state_dir", f"{str(path)!r} is not a folder{where}")
+    effective = os.access in os.supports_effective_ids
+    if not os.access(existing, os.W_OK | os.X_OK, effective_ids=effective):
+        reason = "a read-only file system" if _read_only(existing) else "no write permission"
+        where = "" if existing == path else f" (cannot create it in {existing})"
+        raise ConfigError("state_dir", f"{str(path)!r} is not writable{where}: {reason}")
+
+
+def _read_only(path: Path) -> bool:
     try:
-        if key in ("output_root", "state_dir", "adult_root"):
-            return Path(str(value)).expanduser()
-        if key in ("categories_include", "categories_exclude"):
-            return _split_list(value)
-        if key in ("file_mode", "dir_mode"):
-            return value if isinstance(value, int) else int(str(value), 8)
-        if isinstance(default, bool):
-            return _to_bool(value)
-        if isinstance(default, int):
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        if isinstance(default, str):
-            return str(value).strip()
-    except (TypeError, ValueError):
-        raise ConfigError(key, f"invalid value {value!r}") from None
-    return value
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
-def _to_bool(value: Any) -> bool:
+# -- the doors' views of the schema --------------------------------------------------------------
+
+
+_PLUGIN_TYPES = {
+    "bool": "boolean",
+    "int": "number",
+    "float": "number",
+    "choice": "select",
+    "list": "text",
+}
+
+
+def plugin_fields(
+    insert_before: Mapping[str, Iterable[Mapping[str, Any]]] | None = None,
+) -> list[dict[str, Any]]:
+    """The Dispatcharr plugin's ``fields``: one per setting with a :class:`PluginField`, in schema
+    order, with the plugin's own fields (which are no settings) inserted before the named ones."""
+    inserts = insert_before or {}
+    unplaced = set(inserts) - {s.name for s in SCHEMA_LIST if s.plugin is not None}
+    if unplaced:
+        raise ValueError(f"no plugin field to insert before: {sorted(unplaced)}")
+    fields: list[dict[str, Any]] = []
+    for spec in SCHEMA_LIST:
+        if spec.plugin is None:
+            continue
+        fields.extend(dict(extra) for extra in inserts.get(spec.name, ()))
+        fields.append(_plugin_field(spec))
+    return fields
+
+
+def _plugin_field(spec: Setting) -> dict[str, Any]:
+    p = spec.plugin
+    assert p is not None
+    field: dict[str, Any] = {
+        "id": spec.name,
+        "label": p.label,
+        "type": _PLUGIN_TYPES.get(spec.kind, "string"),
+        "default": spec.plugin_default(),
+    }
+    if p.placeholder is not None:
+        field["placeholder"] = p.placeholder
+    if spec.kind == "choice":
+        if tuple(value for value, _ in p.options) != spec.choices:
+            raise ValueError(f"{spec.name}: plugin options differ from the setting's choices")
+        field["options"] = [{"value": value, "label": label} for value, label in p.options]
+    if field["type"] == "number":
+        low, high = spec.bounds or (None, None)
+        for key, value in (
+            ("min", p.min if p.min is not None else low),
+            ("max", p.max if p.max is not None else high),
+        ):
+            if value is not None:
+                field[key] = value
+        step = p.step if p.step is not None else (1 if spec.kind == "int" else None)
+        if step is not None:
+            field["step"] = step
+    field["help_text"] = p.help if p.help is not None else _plain(spec.help)
+    return field
+
+
+def _plain(markdown: str) -> str:
+    return markdown.replace("**", "").replace("`", "")
+
+
+def readme_table() -> list[str]:
+    """The rows of the README's Configuration table (Markdown), header included."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for spec in SCHEMA_LIST:
+        rows.append(f"| `{spec.name}` | {_doc_default(spec)} | {_cell(spec.help)} |")
+    return rows
+
+
+def _doc_default(spec: Setting) -> str:
+    if spec.home_defaults is not None:
+        cells = []
+        for home, value in spec.home_defaults.items():
+            shown = value if value.startswith("/") else f"./{value}"
+            cells.append(f"`{shown}` ({'Dispatcharr' if home == 'dispatcharr' else home})")
+        return ", ".join(cells)
+    if spec.doc_default is not None:
+        return spec.doc_default
+    value = spec.default
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float):
+        return f"`{value:g}`"
+    if value == ():
+        return "empty"
+    return f"`{value}`"
+
+
+def _cell(markdown: str) -> str:
+    """Table cell text: a ``|`` would end the cell, even inside a code span."""
+    return markdown.replace("|", "\\|")
+
+
+# -- parsers: one per kind, each raising ConfigError naming the key -----------------------------------
+
+
+def _parse_path(key: str, value: Any, spec: Setting) -> Path:
+    text = os.fspath(value) if isinstance(value, os.PathLike) else str(value)
+    if "\x00" in text:
+        raise ConfigError(key, f"must not contain a NUL character; got {text!r}")
+    path = Path(text).expanduser()
+    if not path.is_absolute():
+        raise ConfigError(key, f"must be an absolute path, got {str(path)!r}")
+    if len(_resolved(path).parts) <= 1:
+        raise ConfigError(key, f"must not be the file system root, got {str(path)!r}")
+    return path
+
+
+def _parse_optional_path(key: str, value: Any, spec: Setting) -> Path | None:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return _parse_path(key, value, spec)
+
+
+def _parse_url(key: str, value: Any, spec: Setting) -> str:
+    url = str(value).strip()
+    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in url):
+        raise ConfigError(key, f"must not contain spaces or control characters; got {url!r}")
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise ConfigError(key, f"is not a valid URL ({exc}); got {url!r}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            key, f"must be an http(s) URL with a host, e.g. http://192.168.1.10:9191; got {url!r}"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise ConfigError(key, f"needs a port from 1 to 65535 after ':'; got {url!r}")
+    if "?" in url or "#" in url:
+        raise ConfigError(
+            key, f"must not have a query (?...) or fragment (#...): paths are appended to it; got {url!r}"
+        )
+    return url
+
+
+def _parse_choice(key: str, value: Any, spec: Setting) -> str:
+    text = str(value).strip()
+    if text not in spec.choices:
+        raise ConfigError(key, f"must be one of {', '.join(spec.choices)}; got {text!r}")
+    return text
+
+
+def _parse_bool(key: str, value: Any, spec: Setting) -> bool:
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()
@@ -181,49 +729,170 @@ def _to_bool(value: Any) -> bool:
         return True
     if text in ("0", "false", "no", "off"):
         return False
-    raise ValueError(value)
+    raise ConfigError(key, f"must be true or false; got {value!r}")
 
 
-def _split_list(value: Any) -> tuple[str, ...]:
-    parts = re.split(r"[,\n]", value) if isinstance(value, str) else [str(v) for v in value]
-    return tuple(p.strip() for p in parts if p.strip())
+def _number(key: str, value: Any, spec: Setting, kind: type) -> Any:
+    if isinstance(value, bool):
+        raise ConfigError(key, f"must be a number; got {value!r}")
+    try:
+        if kind is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            number: Any = int(value.strip()) if isinstance(value, str) else int(value)
+        else:
+            number = float(value.strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(
+            key, f"must be {'a whole number' if kind is int else 'a number'}; got {value!r}"
+        ) from None
+    assert spec.bounds is not None
+    low, high = spec.bounds
+    if not low <= number <= high:  # NaN fails this too
+        raise ConfigError(key, f"must be between {low:g} and {high:g}; got {value!r}")
+    return number
 
 
-def _validate(s: Settings) -> None:
-    for name in ("output_root", "state_dir"):
-        if not getattr(s, name).is_absolute():
-            raise ConfigError(name, f"must be an absolute path, got {str(getattr(s, name))!r}")
+def _parse_int(key: str, value: Any, spec: Setting) -> int:
+    return _number(key, value, spec, int)
+
+
+def _parse_float(key: str, value: Any, spec: Setting) -> float:
+    return _number(key, value, spec, float)
+
+
+def _parse_mode(key: str, value: Any, spec: Setting) -> int | None:
+    if isinstance(value, bool):
+        raise ConfigError(key, f"must be an octal mode such as 664; got {value!r}")
+    if isinstance(value, int):
+        mode = value
+    else:
+        try:
+            mode = int(str(value).strip(), 8)
+        except ValueError:
+            raise ConfigError(key, f"must be an octal mode such as 664; got {value!r}") from None
+    if not 0 <= mode <= 0o777:
+        raise ConfigError(
+            key, f"must be an octal mode from 000 to 777 (no setuid, setgid or sticky bit); got {value!r}"
+        )
+    return mode
+
+
+def _parse_list(key: str, value: Any, spec: Setting) -> tuple[str, ...]:
+    if isinstance(value, str):
+        parts: Iterable[Any] = re.split(r"[,\n]", value)
+    elif isinstance(value, Iterable):
+        parts = value
+    else:
+        parts = [value]
+    return tuple(str(p).strip() for p in parts if str(p).strip())
+
+
+def _parse_regex(key: str, value: Any, spec: Setting) -> str:
+    text = str(value).strip()
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise ConfigError(key, f"invalid regular expression: {exc}") from None
+    return text
+
+
+def _parse_folder(key: str, value: Any, spec: Setting) -> str:
+    from vod2strm.library.naming import safe_component
+    from vod2strm.output.marker import MARKER_NAME
+
+    name = str(value).strip()
+    if len(name.encode("utf-8", "surrogatepass")) > NAME_MAX_BYTES:
+        raise ConfigError(
+            key, f"must be at most {NAME_MAX_BYTES} bytes; got {len(name.encode('utf-8', 'surrogatepass'))}"
+        )
+    if name.casefold() == MARKER_NAME.casefold():
+        raise ConfigError(key, f"must not be {MARKER_NAME!r}, the name of the root marker")
+    if safe_component(name) != name:
+        raise ConfigError(key, f"must be {_plain(_FOLDER_RULES)}; got {name!r}")
+    return name
+
+
+def _parse_group(key: str, value: Any, spec: Setting) -> str:
+    import grp
+
+    name = str(value).strip()
+    if not name:
+        return ""
+    if name.isdigit():
+        if int(name) >= 2**32 - 1:
+            raise ConfigError(key, f"gid out of range; got {name}")
+        return name
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        raise ConfigError(
+            key, f"unknown group {name!r}; give a group that exists on this machine, or a numeric gid"
+        ) from None
+    return name
+
+
+_PARSERS: dict[str, Callable[[str, Any, Setting], Any]] = {
+    "path": _parse_path,
+    "optional_path": _parse_optional_path,
+    "url": _parse_url,
+    "choice": _parse_choice,
+    "bool": _parse_bool,
+    "int": _parse_int,
+    "float": _parse_float,
+    "mode": _parse_mode,
+    "list": _parse_list,
+    "regex": _parse_regex,
+    "folder": _parse_folder,
+    "group": _parse_group,
+}
+_unparsed = {s.kind for s in SCHEMA_LIST} - set(_PARSERS)
+if _unparsed:
+    raise RuntimeError(f"no parser for kinds {sorted(_unparsed)}")
+
+
+# -- checks across settings ----------------------------------------------------------------------
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve(strict=False)
+    except (OSError, RuntimeError):
+        return Path(os.path.abspath(path))
+
+
+def _within(inner: Path, outer: Path) -> bool:
+    return inner == outer or outer in inner.parents
+
+
+def _check_together(s: Settings) -> None:
+    if s.min_workers > s.max_workers:
+        raise ConfigError(
+            "min_workers", f"must not exceed max_workers ({s.max_workers}); got {s.min_workers}"
+        )
+    if s.movies_folder.casefold() == s.series_folder.casefold():
+        raise ConfigError("series_folder", f"must differ from movies_folder; both are {s.series_folder!r}")
+    roots = {"output_root": _resolved(s.output_root)}
     if s.adult_mode == "separate":
         if s.adult_root is None:
             raise ConfigError("adult_root", "is required when adult_mode is 'separate'")
-        if not s.adult_root.is_absolute():
-            raise ConfigError("adult_root", "must be an absolute path")
-    parts = urlsplit(s.base_url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError("base_url", f"must be an http(s) URL, got {s.base_url!r}")
-    for name, allowed in (
-        ("url_mode", URL_MODES),
-        ("id_tag_style", ID_TAG_STYLES),
-        ("adult_mode", ADULT_MODES),
-    ):
-        if getattr(s, name) not in allowed:
-            raise ConfigError(name, f"must be one of {', '.join(allowed)}; got {getattr(s, name)!r}")
-    if s.name_clean_regex:
-        try:
-            re.compile(s.name_clean_regex)
-        except re.error as exc:
-            raise ConfigError("name_clean_regex", f"invalid regular expression: {exc}") from None
-    if not 1 <= s.min_workers <= s.max_workers <= 256:
-        raise ConfigError("max_workers", "workers must satisfy 1 <= min_workers <= max_workers <= 256")
-    if s.chunk_size < 1:
-        raise ConfigError("chunk_size", "must be at least 1")
-    if not 0.0 <= s.cleanup_max_share <= 1.0:
-        raise ConfigError("cleanup_max_share", "must be between 0 and 1")
-    if s.max_path_bytes < 64:
-        raise ConfigError("max_path_bytes", "must be at least 64")
-    for name in ("movies_folder", "series_folder"):
-        value = getattr(s, name)
-        if not value or "/" in value or "\\" in value or value in (".", ".."):
-            raise ConfigError(name, f"must be a plain folder name, got {value!r}")
-    if s.episodes_rate <= 0 or s.episodes_concurrency < 1 or s.episodes_max_calls < 0:
-        raise ConfigError("episodes_rate", "rate must be > 0, concurrency >= 1, max calls >= 0")
+        roots["adult_root"] = adult = _resolved(s.adult_root)
+        if _within(adult, roots["output_root"]) or _within(roots["output_root"], adult):
+            raise ConfigError(
+                "adult_root",
+                f"{str(s.adult_root)!r} must be neither inside output_root {str(s.output_root)!r} "
+                "nor hold it",
+            )
+    state = _resolved(s.state_dir)
+    for name, root in roots.items():
+        if _within(state, root):
+            where = "is" if state == root else "is inside"
+            raise ConfigError(
+                "state_dir",
+                f"{str(s.state_dir)!r} {where} {name} {str(getattr(s, name))!r}: keep the state "
+                "folder off the library, or an unmounted share would look like an empty library",
+            )
+        if _within(root, state):
+            raise ConfigError(
+                "state_dir", f"{str(s.state_dir)!r} holds {name} {str(getattr(s, name))!r}: keep them apart"
+            )

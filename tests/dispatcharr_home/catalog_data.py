@@ -124,10 +124,13 @@ def rows(settings) -> dict[str, Any]:
 
 
 def digest(root: Path) -> dict[str, str]:
-    """Every file under ``root``: relative path -> sha256 of its bytes."""
+    """Every library file under ``root``: relative path -> sha256 of its bytes. The root marker is
+    left out: it names the state that owns the root, which differs between two homes."""
     found = {}
     for dirpath, _dirs, names in os.walk(root):
         for name in names:
             path = Path(dirpath, name)
+            if path.parent == root and name == ".vod2strm-root":
+                continue
             found[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
     return dict(sorted(found.items()))

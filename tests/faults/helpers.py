@@ -36,7 +36,7 @@ from vod2strm.jobs import generate
 from vod2strm.output import atomic
 from vod2strm.output.atomic import is_temp_name
 from vod2strm.output.fs import LocalFS
-from vod2strm.output.manifest import content_hash, manifest_path
+from vod2strm.output.manifest import content_hash, manifest_path, owned_hashes
 from vod2strm.output.marker import MARKER_NAME
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,9 +132,9 @@ class FaultFS(LocalFS):
         finally:
             _armed.fault = None
 
-    def read_bytes(self, path: Path, limit: int | None = None) -> bytes:
+    def read_bytes(self, path: Path, limit: int | None = None, *, follow_symlinks: bool = True) -> bytes:
         self._check("read", path)
-        return super().read_bytes(path, limit)
+        return super().read_bytes(path, limit, follow_symlinks=follow_symlinks)
 
     def scandir(self, path: Path):
         self._check("scandir", path)
@@ -249,8 +249,9 @@ def library_problems(root: Path | dict[str, bytes], *, temps_allowed: bool = Fal
     return problems
 
 
-def manifest_rows(settings: conf.Settings) -> list[tuple[str, str, str | None]]:
-    """``(root, path, hash)`` of every file the manifest records, read without touching the store.
+def manifest_rows(settings: conf.Settings) -> list[tuple[str, str, str | None, str | None, str | None]]:
+    """``(root, path, hash, pending, kept)`` of every file the manifest records, read without
+    touching the store.
 
     Reads a copy of the database and its write-ahead log: after a SIGKILL the log may need
     recovery, which a ``mode=ro`` connection cannot do ("attempt to write a readonly
@@ -267,7 +268,9 @@ def manifest_rows(settings: conf.Settings) -> list[tuple[str, str, str | None]]:
             shutil.copyfile(wal, copy.with_name(copy.name + "-wal"))
         db = sqlite3.connect(copy)
         try:
-            return db.execute("SELECT root, path, hash FROM files ORDER BY root, path").fetchall()
+            return db.execute(
+                "SELECT root, path, hash, pending, kept FROM files ORDER BY root, path"
+            ).fetchall()
         finally:
             db.close()
 
@@ -275,15 +278,18 @@ def manifest_rows(settings: conf.Settings) -> list[tuple[str, str, str | None]]:
 def manifest_problems(
     settings: conf.Settings, *, deleted_by_hand: Iterable[str] = (), files: dict[str, bytes] | None = None
 ) -> list[str]:
-    """Manifest paths with a hash whose file is missing or holds other bytes.
+    """Manifest paths with a hash whose file is missing or holds bytes the manifest does not
+    record as ours (its hash, or one of a write-ahead mark's; "maybe gone" allows it to be missing).
+    Files recorded as kept (someone else's, or edited since) are not ours to check.
 
     ``files``: the main root's :func:`files_on_disk`, if the caller has read it already.
     """
     roots = settings.roots()
     skip = set(deleted_by_hand)
     problems = []
-    for root_name, rel, digest in manifest_rows(settings):
-        if digest is None or rel in skip:
+    for root_name, rel, digest, pending, kept in manifest_rows(settings):
+        owned = owned_hashes(digest, pending)
+        if not owned or kept or rel in skip:
             continue
         if files is not None and root_name == "main":
             data = files.get(rel)
@@ -293,9 +299,10 @@ def manifest_problems(
             except FileNotFoundError:
                 data = None
         if data is None:
-            problems.append(f"manifest lists {rel} but it is missing")
+            if "-" not in (pending or "").split():
+                problems.append(f"manifest lists {rel} but it is missing")
             continue
-        if content_hash(data) != digest:
+        if content_hash(data) not in owned:
             problems.append(f"manifest hash of {rel} differs from the file")
     return problems
 

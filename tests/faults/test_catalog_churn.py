@@ -49,8 +49,9 @@ def test_rows_deleted_behind_and_ahead_of_the_cursor(scenario, between_chunks):
             deleted.append("series")
 
     between_chunks(delete_some)
-    # Two of four shows go: more than the default valve lets cleanup delete without --force.
-    scenario.settings = dataclasses.replace(scenario.settings, cleanup_max_share=0.5)
+    # Two of four shows go (over half the series' files): more than the default valve lets
+    # cleanup delete without --force.
+    scenario.settings = dataclasses.replace(scenario.settings, cleanup_max_share=0.6)
     result = generate.run(scenario.settings)
     assert deleted and result.exit_code == 0, result.as_dict()
     assert result.sections == {"movies": "complete", "series": "complete"}
@@ -110,6 +111,8 @@ def test_all_episodes_of_a_series_deleted_mid_run(scenario, monkeypatch):
         return real(eligible, settings)
 
     monkeypatch.setattr(queries, "_episodes_for", delete_first)
+    # One of four shows goes: a third of the series' files, more than the default valve allows.
+    scenario.settings = dataclasses.replace(scenario.settings, cleanup_max_share=0.4)
     result = generate.run(scenario.settings)
     assert done and result.exit_code == 0 and result.series_without_episodes == 1
     check_no_damage(scenario)

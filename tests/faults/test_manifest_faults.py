@@ -9,6 +9,7 @@ Moving it aside rebuilds from disk without rewriting a single unchanged file.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 
@@ -67,12 +68,18 @@ def prepared(sc):
 
 
 def rebuild_from_disk(sc, path, disk_before) -> None:
-    """The documented way out: move the manifest aside; the next run adopts what is there."""
+    """The documented way out: move the manifest aside; the next run adopts what is there. Files
+    whose bytes differ from ours are no longer provably ours: they are kept and reported, until
+    the user hands them over with ``take_over_foreign_files``."""
     os.replace(path, path.with_name(path.name + ".damaged"))
     result = generate.run(sc.settings)
     assert result.exit_code == 0
     unchanged = [p for p in sc.wanted if sc.before.get(p) == sc.wanted[p]]
     assert result.adopted == len(unchanged)  # identical files are taken over, not rewritten
+    differing = sorted(p for p in sc.wanted if p in sc.before and sc.before[p] != sc.wanted[p])
+    assert differing and sorted(result.foreign) == differing
+    assert {p: helpers.files_on_disk(sc.root)[p] for p in differing} == {p: sc.before[p] for p in differing}
+    sc.settings = dataclasses.replace(sc.settings, take_over_foreign_files=True)
     stale = [p for p in sc.before if p not in sc.wanted]  # the renamed episode's old files
     check_converges(sc, not_ours=stale)
 

@@ -8,6 +8,7 @@ disk, and the next run converges.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 import os
@@ -19,6 +20,7 @@ from tests.faults.conftest import check_converges, check_no_damage
 from tests.faults.helpers import Fault, FaultFS
 from vod2strm.errors import EXIT_FAILED, EXIT_ITEM_ERRORS, Vod2strmError
 from vod2strm.jobs import generate
+from vod2strm.output import marker
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]
 
@@ -105,16 +107,23 @@ def test_listing_an_existing_folder_fails(scenario, code):
 
 
 def test_reading_a_file_to_adopt_it_fails(scenario):
-    """Adoption reads what is there; a failed read means "write it", never "it is ours"."""
+    """Adoption reads what is there; a failed read means "leave it" (an item error), never "it is
+    ours" and never "write over it": a file we cannot read cannot be proven ours."""
     from vod2strm.output.manifest import manifest_path
 
+    # The manifest is lost and the root handed to a new state (the documented way to rebuild).
     manifest_path(scenario.settings.state_dir, scenario.settings.output_root).unlink()
+    (scenario.root / marker.MARKER_NAME).unlink()
     fs = FaultFS([Fault("read", errno.EIO)])
     result = generate.run(scenario.settings, fs=fs)
-    assert result.exit_code == 0 and result.adopted == 0
+    assert result.exit_code == EXIT_ITEM_ERRORS and result.adopted == 0 and result.errors
     check_no_damage(scenario)
+    assert {p: d for p, d in scenario.fresh().items() if p in scenario.before} == scenario.before
     stale = [p for p in scenario.before if p not in scenario.wanted]  # the renamed episode's old files
     assert len(stale) == 2
+    # Without a manifest, files whose bytes differ from ours are not provably ours: taking them
+    # over is a deliberate setting.
+    scenario.settings = dataclasses.replace(scenario.settings, take_over_foreign_files=True)
     check_converges(scenario, not_ours=stale)
 
 

@@ -72,16 +72,17 @@ def is_standalone() -> bool:
 
 
 def default_output_root() -> Path:
-    if home() == "dispatcharr":
-        return Path("/data/vod2strm/library")
-    return Path.cwd() / "library"
+    """This home's default library folder (declared in :data:`vod2strm.conf.SCHEMA`)."""
+    from vod2strm.conf import SCHEMA
+
+    return SCHEMA["output_root"].default_in(home())
 
 
 def default_state_dir() -> Path:
     """Local folder for the manifest, lock and status file: never on the (network) output share."""
-    if home() == "dispatcharr":
-        return Path("/data/vod2strm/state")
-    return Path.cwd() / "state"
+    from vod2strm.conf import SCHEMA
+
+    return SCHEMA["state_dir"].default_in(home())
 
 
 def episode_refresher():

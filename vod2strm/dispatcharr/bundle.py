@@ -132,13 +132,19 @@ def build(out: Path) -> tuple[Path, Path]:
     folder = out / FOLDER
     archive = out / f"{FOLDER}.zip"
     if folder == src or src in folder.parents or folder in src.parents:
-        raise ConfigError("out", f"{out} would overwrite the package being bundled ({src})")
+        raise ConfigError("--out", f"{out} would overwrite the package being bundled ({src})")
     files = package_files(src)
     total = len(files) + len(GENERATED)
     if total > MAX_FILES:
         raise ConfigError("bundle", f"{total} files exceed Dispatcharr's zip import limit of {MAX_FILES}")
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".vod2strm-bundle-", dir=out))
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError("--out", f"{str(folder)!r} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".vod2strm-bundle-", dir=out))
+    except OSError as exc:  # a file in the way, read-only, no permission
+        reason = "it is a file, not a folder" if out.exists() and not out.is_dir() else exc.strerror
+        raise ConfigError("--out", f"cannot write into {str(out)!r}: {reason or exc}") from None
     try:
         build_dir = staging / FOLDER
         for rel in files:

@@ -7,8 +7,10 @@ either answers at once (``status``, ``cancel``, ``stats``) or starts a job proce
 (:mod:`.control`, :mod:`.runner`) and returns; it answers ``{"status": "ok" | "error",
 "message": ...}`` (plus ``data``) and never raises.
 
-Settings: the field ids are :class:`vod2strm.conf.Settings` field names; ``context["settings"]``
-goes to :func:`vod2strm.conf.load` as overrides (an unset or empty field keeps the default).
+Settings: the fields are generated from the settings schema (:data:`vod2strm.conf.SCHEMA`), so
+their ids are :class:`vod2strm.conf.Settings` field names; the settings among
+``context["settings"]`` go to :func:`vod2strm.conf.load` as overrides (an unset or empty field keeps
+the default).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from vod2strm.conf import DEFAULT_NAME_CLEAN_REGEX
+from vod2strm import conf
 
 log = logging.getLogger("vod2strm.dispatcharr")
 
@@ -39,153 +41,29 @@ def _version() -> str:
     return match.group(1) if match else "0"
 
 
-def _options(*pairs: tuple[str, str]) -> list[dict[str, str]]:
-    return [{"value": value, "label": label} for value, label in pairs]
+#: The plugin's own fields, which are no settings (they never reach the core).
+ABOUT_FIELD: dict[str, Any] = {
+    "id": "about",
+    "type": "info",
+    "label": "How vod2strm runs",
+    "description": (
+        "Generate, cleanup and episode fetches run in the background: press Status to follow "
+        "one and Cancel to stop it (the next run continues where it stopped). Save settings "
+        "before running."
+    ),
+}
+AUTO_RUN_FIELD: dict[str, Any] = {
+    "id": "auto_run",
+    "label": "Generate after each M3U refresh",
+    "type": "boolean",
+    "default": False,
+    "help_text": "Waits until the VOD catalog has settled after a refresh, then generates.",
+}
 
-
-FIELDS: list[dict[str, Any]] = [
-    {
-        "id": "about",
-        "type": "info",
-        "label": "How vod2strm runs",
-        "description": (
-            "Generate, cleanup and episode fetches run in the background: press Status to follow "
-            "one and Cancel to stop it (the next run continues where it stopped). Save settings "
-            "before running."
-        ),
-    },
-    {
-        "id": "output_root",
-        "label": "Library folder",
-        "type": "string",
-        "default": "/data/vod2strm/library",
-        "placeholder": "/data/vod2strm/library",
-        "help_text": (
-            "Absolute path where the Movies and TV Shows folders are written (your media server's "
-            "library share, mounted into Dispatcharr's container)."
-        ),
-    },
-    {
-        "id": "base_url",
-        "label": "Dispatcharr address for players",
-        "type": "string",
-        "default": "",
-        "placeholder": "http://192.168.1.10:9191",
-        "help_text": (
-            "http(s) URL at which your media server reaches Dispatcharr; written into every .strm "
-            "file in proxy mode. Empty means http://127.0.0.1:9191."
-        ),
-    },
-    {
-        "id": "url_mode",
-        "label": "Stream URLs",
-        "type": "select",
-        "default": "proxy",
-        "options": _options(
-            ("proxy", "Dispatcharr proxy (recommended)"), ("direct", "Provider's direct URL")
-        ),
-        "help_text": (
-            "Proxy: .strm files point at Dispatcharr, which picks the provider and survives catalog "
-            "refreshes. Direct writes your provider username and password into every .strm file: "
-            "anyone who can read the library can read them."
-        ),
-    },
-    {
-        "id": "write_nfo",
-        "label": "Write .nfo metadata",
-        "type": "boolean",
-        "default": True,
-        "help_text": "Title, year, plot, poster, IDs next to each .strm, for Jellyfin, Emby and Kodi.",
-    },
-    {
-        "id": "id_tag_style",
-        "label": "ID tag in folder names",
-        "type": "select",
-        "default": "jellyfin",
-        "options": _options(
-            ("jellyfin", "Jellyfin: [tmdbid-123]"), ("emby", "Emby: [tmdbid=123]"), ("none", "None")
-        ),
-    },
-    {
-        "id": "name_clean_regex",
-        "label": "Title clean-up pattern",
-        "type": "string",
-        "default": DEFAULT_NAME_CLEAN_REGEX,
-        "help_text": (
-            'Regular expression removed from the start of titles (provider prefixes like "EN - ", '
-            '"|UK| "). Empty restores the default; (?!) turns clean-up off.'
-        ),
-    },
-    {
-        "id": "adult_mode",
-        "label": "Adult titles",
-        "type": "select",
-        "default": "exclude",
-        "options": _options(
-            ("exclude", "Leave out"), ("include", "Include"), ("separate", "Separate library folder")
-        ),
-    },
-    {
-        "id": "adult_root",
-        "label": "Adult library folder",
-        "type": "string",
-        "default": "",
-        "placeholder": "/data/vod2strm/adult",
-        "help_text": "Absolute path; required when adult titles go to a separate folder.",
-    },
-    {
-        "id": "categories_include",
-        "label": "Only these categories",
-        "type": "text",
-        "default": "",
-        "help_text": (
-            "Category names (or ids), one per line or comma-separated. Empty: all enabled categories."
-        ),
-    },
-    {
-        "id": "categories_exclude",
-        "label": "Skip these categories",
-        "type": "text",
-        "default": "",
-        "help_text": "Category names (or ids), one per line or comma-separated.",
-    },
-    {
-        "id": "cleanup_after_generate",
-        "label": "Clean up after each complete generate",
-        "type": "boolean",
-        "default": False,
-        "help_text": (
-            "Delete the files vod2strm wrote for titles that left the catalog. Never touches files "
-            "it did not write; refuses when a provider outage would empty the library."
-        ),
-    },
-    {
-        "id": "max_workers",
-        "label": "Parallel writes",
-        "type": "number",
-        "default": 16,
-        "min": 1,
-        "max": 256,
-        "step": 1,
-        "help_text": "Most files written at once (the writer adapts below this to the share's speed).",
-    },
-    {
-        "id": "auto_run",
-        "label": "Generate after each M3U refresh",
-        "type": "boolean",
-        "default": False,
-        "help_text": "Waits until the VOD catalog has settled after a refresh, then generates.",
-    },
-    {
-        "id": "autorun_settle_seconds",
-        "label": "Auto-run settle time (seconds)",
-        "type": "number",
-        "default": 120,
-        "min": 10,
-        "step": 10,
-        "help_text": "How long the VOD catalog must stay unchanged before an auto-run generates.",
-    },
-]
+#: The settings fields come from the settings schema (:data:`vod2strm.conf.SCHEMA`).
+FIELDS: list[dict[str, Any]] = conf.plugin_fields(
+    insert_before={"output_root": [ABOUT_FIELD], "autorun_settle_seconds": [AUTO_RUN_FIELD]}
+)
 
 ACTIONS: list[dict[str, Any]] = [
     {
@@ -276,7 +154,7 @@ BACKGROUND = {
 }
 
 #: Plugin fields that are not Settings fields (they never reach the core).
-PLUGIN_ONLY_FIELDS = ("about", "auto_run")
+PLUGIN_ONLY_FIELDS = (ABOUT_FIELD["id"], AUTO_RUN_FIELD["id"])
 
 
 def ok(message: str, **data: Any) -> dict[str, Any]:
@@ -338,13 +216,17 @@ class Plugin:
 
     @staticmethod
     def _overrides(context: Mapping[str, Any]) -> dict[str, Any]:
+        """The settings among Dispatcharr's saved values.
+
+        Only settings go on: the saved dict also holds the plugin's own fields, and may keep the
+        values of fields an older version had. Those are Dispatcharr's storage, not a user's typo,
+        so they are left out rather than refused (``conf.build`` refuses unknown keys).
+        """
         raw = context.get("settings") or {}
-        return {k: v for k, v in dict(raw).items() if k not in PLUGIN_ONLY_FIELDS and v is not None}
+        return {k: v for k, v in dict(raw).items() if k in conf.SCHEMA and v is not None}
 
-    def _load(self, context: Mapping[str, Any]):
+    def _load(self, context: Mapping[str, Any]) -> conf.Settings:
         """Validated settings, or raises ConfigError naming the field."""
-        from vod2strm import conf
-
         return conf.load(self._overrides(context))
 
     def _state_dir(self, context: Mapping[str, Any]) -> Path:

@@ -6,11 +6,14 @@ reports progress to ``<state>/status.json`` (what the plugin's ``status`` action
 Dispatcharr's UI (:mod:`.notify`), and then serves pending auto-run requests (:mod:`.autorun`)
 before it exits.
 
-SIGTERM/SIGINT (the ``cancel`` action signals the process group) set the cancel event: the job
-stops at its next safe point, the status says ``cancelled`` and the exit status is 130; the next
-run resumes (unchanged items are skipped). A second signal exits at once.
+SIGTERM/SIGINT (the ``cancel`` action signals the process group) set the cancel event, from the
+process's first instruction on (:mod:`vod2strm.interrupt`): the job stops at its next safe point,
+the status says ``cancelled`` and the exit status is 130; the next run resumes (unchanged items are
+skipped). A signal while Django starts cancels the job before it writes anything, and still leaves
+a ``cancelled`` status. A second signal exits at once.
 
-Exit status: that of the last action (DESIGN.md section 10).
+Exit status: that of the last action, by the rules of :mod:`vod2strm.application` (a generate and
+its cleanup are one action; a cancel makes it 130).
 """
 
 from __future__ import annotations
@@ -20,13 +23,13 @@ import contextlib
 import fcntl
 import logging
 import os
-import signal
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from vod2strm import application, interrupt
 from vod2strm.dispatcharr import autorun, control
 from vod2strm.errors import (
     EXIT_CONFIG,
@@ -57,11 +60,19 @@ _ONLY = {"generate_all": None, "generate_movies": "movies", "generate_series": "
 class Job:
     """One job process: the lock, the cancel event, the status file, the action(s)."""
 
-    def __init__(self, action: str, state_dir: Path, *, trigger: str = "manual", lock_fd: int | None = None):
+    def __init__(
+        self,
+        action: str,
+        state_dir: Path,
+        *,
+        trigger: str = "manual",
+        lock_fd: int | None = None,
+        cancel: threading.Event | None = None,
+    ):
         self.action = action
         self.trigger = trigger
         self.state_dir = state_dir
-        self.cancel = threading.Event()
+        self.cancel = cancel if cancel is not None else threading.Event()
         self.lock_fd = lock_fd
         self.code = EXIT_OK
         self.last: dict[str, Any] | None = _last_result(state_dir)
@@ -213,26 +224,22 @@ class Job:
         finally:
             with contextlib.suppress(Exception):
                 connections.close_all()
-        if code == EXIT_INTERRUPTED or self.cancel.is_set():
+        code = application.settle(code, self.cancel)
+        if code == EXIT_INTERRUPTED:
             message = f"{message} Cancelled: the next run resumes where this one stopped.".strip()
         return self.finish(status, action, trigger, code, data, message, progress=progress, notifier=notifier)
 
     def _dispatch(self, action: str, settings, progress) -> tuple[int, dict[str, Any], str]:
         if action in _ONLY:
-            from vod2strm.jobs import generate
-
-            result = generate.run(settings, only=_ONLY[action], cancel=self.cancel, progress=progress)
-            data = result.as_dict()
-            code = result.exit_code
-            if code == EXIT_OK and settings.cleanup_after_generate and not self.cancel.is_set():
-                from vod2strm.jobs import cleanup
-
-                progress.set_phase("cleanup")
-                cleaned = cleanup.run(settings, cancel=self.cancel)
-                data["cleanup"] = cleaned.as_dict()
-                data["removed"] = cleaned.removed
-                code = cleaned.exit_code
-            return code, data, generate_message(data)
+            run = application.run_generate(
+                settings,
+                only=_ONLY[action],
+                cleanup=settings.cleanup_after_generate,
+                cancel=self.cancel,
+                progress=progress,
+            )
+            data = run.as_dict()
+            return run.exit_code, data, generate_message(data)
         if action in ("cleanup", "cleanup_preview"):
             from vod2strm.jobs import cleanup
 
@@ -247,9 +254,7 @@ class Job:
         raise ConfigError("action", f"unknown job action {action!r}")
 
     def finish(self, status, action, trigger, code, data, message, *, progress=None, notifier=None) -> int:
-        state = {EXIT_OK: "finished", EXIT_ITEM_ERRORS: "finished", EXIT_INTERRUPTED: "cancelled"}.get(
-            code, "failed"
-        )
+        state = application.state_for(code)
         finished = time.time()
         final = {
             "state": state,
@@ -278,7 +283,7 @@ class Job:
             control.append_history(self.state_dir, {**self.last, "summary": _brief(data)})
         log.info("%s (%s): %s", action, state, message)
         if notifier is not None:
-            notifier.finish(code in (EXIT_OK, EXIT_ITEM_ERRORS), message)
+            notifier.finish(application.succeeded(code), message)
         return code
 
 
@@ -297,10 +302,19 @@ def generate_message(data: dict[str, Any]) -> str:
         parts.append("Sections: " + ", ".join(f"{k} {v}" for k, v in sections.items()) + ".")
     if data.get("series_without_episodes"):
         parts.append(f"{data['series_without_episodes']} series have no episodes yet (use Fetch episodes).")
-    if data.get("removed"):
-        parts.append(f"Cleanup removed {data['removed']} orphaned files.")
+    kept = application.kept_sentence(data)
+    if kept:
+        parts.append(
+            kept + " Stats lists them; the settings 'Take over files vod2strm did not write' and "
+            "'Rewrite files changed since vod2strm wrote them' replace them."
+        )
     if data.get("error"):
         parts.append(f"Error: {data['error']}")
+    cleaned = application.cleanup_sentence(data)
+    if cleaned:
+        parts.append(cleaned)
+    if (data.get("cleanup") or {}).get("refused"):
+        parts.append("Run Cleanup preview to see what it would delete.")
     return " ".join(parts)
 
 
@@ -316,7 +330,7 @@ def cleanup_message(data: dict[str, Any], listed: int = 20) -> str:
         return head
     text = (
         f"Cleanup removed {data.get('removed', 0)} files and {data.get('folders_removed', 0)} empty folders; "
-        f"kept {data.get('kept', 0)} changed since written, {data.get('errors', 0)} errors."
+        f"kept {data.get('kept', 0)} that are not vod2strm's to delete, {data.get('errors', 0)} errors."
     )
     if data.get("message"):
         text += f" {data['message']}"
@@ -368,18 +382,15 @@ def _job_lock(state_dir: Path, action: str) -> int | None:
     return fd
 
 
-def _install_signals(cancel: threading.Event) -> None:
-    def handler(signum: int, frame: Any) -> None:
-        if cancel.is_set():
-            os._exit(EXIT_INTERRUPTED)
-        log.warning("vod2strm: signal %s, stopping at the next safe point", signum)
-        cancel.set()
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, handler)
-
-
 def main(argv: list[str] | None = None) -> int:
+    interrupt.install()
+    with interrupt.stoppable() as cancel:
+        code = application.settle(_main(argv, cancel), cancel)
+    interrupt.answering()  # recorded and reported: a late cancel changes nothing now
+    return code
+
+
+def _main(argv: list[str] | None, cancel: threading.Event) -> int:
     parser = argparse.ArgumentParser(prog="python -m vod2strm.dispatcharr.runner")
     parser.add_argument("action", choices=sorted(JOB_ACTIONS))
     parser.add_argument("--trigger", default="manual")
@@ -395,15 +406,19 @@ def main(argv: list[str] | None = None) -> int:
 
         state_dir = Path(state_env) if state_env else conf.load().state_dir
     except Vod2strmError as exc:
-        print(f"vod2strm: {exc}", file=sys.stderr)
+        _error_line(str(exc))
         return exc.exit_code
     lock_fd = _job_lock(state_dir, args.action)
     if lock_fd is None:
-        print(f"vod2strm: another plugin job is running ({state_dir})", file=sys.stderr)
+        _error_line(f"another plugin job is running ({state_dir})")
         return EXIT_LOCKED
-    job = Job(args.action, state_dir, trigger=args.trigger, lock_fd=lock_fd)
-    _install_signals(job.cancel)
-    return job.run()
+    return Job(args.action, state_dir, trigger=args.trigger, lock_fd=lock_fd, cancel=cancel).run()
+
+
+def _error_line(message: str) -> None:
+    """One ``vod2strm:`` line on stderr (plugin.log); after a signal that line was said already."""
+    if not interrupt.requested():
+        print(f"vod2strm: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

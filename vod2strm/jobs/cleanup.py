@@ -1,10 +1,15 @@
 """Cleanup: delete the files we wrote that the catalog no longer produces — and nothing else.
 
-What may go is decided by the manifest alone (DESIGN.md section 7): a file we never recorded is
-never a candidate, whatever its name. Before deleting, each candidate is checked on disk: not a
-symlink, no symlinked folder on the way, still our bytes (a file someone edited since — Jellyfin's
-NFO saver, say — is reported and kept unless ``force``). Only sections whose latest generate was
-complete are touched, and a valve refuses to delete more than ``cleanup_max_share`` of our files.
+What may go is decided by the manifest and the bytes on disk: a file we never recorded is never a
+candidate, whatever its name, and a recorded one goes only if it still holds bytes we wrote there
+(its hash is one the manifest records as ours). Before deleting, each candidate is checked on disk:
+not a symlink, no symlinked folder on the way, still our bytes — a file someone edited since
+(Jellyfin's NFO saver, say) or one we never wrote is reported and kept, ``force`` or not. Only
+sections whose latest generate was complete are touched, and a valve per section (movies and
+series, under each root) refuses one that would lose more than ``cleanup_max_share`` of its files,
+or whose latest catalog read was empty while the library holds its files: the signature of one
+provider's outage, which a valve over the whole library lets through when that section is small.
+``force`` overrides the valve and nothing else.
 
 Memory stays flat: candidates stream from the manifest in path order, and because of that order a
 folder is finished once the stream leaves it, so empty folders are removed on the way out without
@@ -15,7 +20,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import stat
 import threading
 from collections.abc import Callable
@@ -29,7 +33,8 @@ from vod2strm.jobs.generate import SECTIONS
 from vod2strm.output import lock, marker
 from vod2strm.output.atomic import sweep_temp_files
 from vod2strm.output.fs import LocalFS
-from vod2strm.output.manifest import Manifest, Orphan, content_hash
+from vod2strm.output.manifest import EDITED, FOREIGN, Manifest, Orphan, content_hash
+from vod2strm.output.writer import OWNERSHIP_READ_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,7 @@ class CleanupResult:
     removed: int = 0
     would_remove: int = 0
     kept: int = 0
+    not_ours: int = 0
     refused: bool = False
     missing: int = 0
     errors: int = 0
@@ -53,6 +59,7 @@ class CleanupResult:
     cancelled: bool = False
     sections: dict[str, str] = field(default_factory=dict)
     changed: list[str] = field(default_factory=list)
+    foreign: list[str] = field(default_factory=list)
     listed: list[str] = field(default_factory=list)
     message: str = ""
 
@@ -71,6 +78,7 @@ class CleanupResult:
             "removed": self.removed,
             "would_remove": self.would_remove,
             "kept": self.kept,
+            "not_ours": self.not_ours,
             "refused": self.refused,
             "missing": self.missing,
             "errors": self.errors,
@@ -78,6 +86,7 @@ class CleanupResult:
             "dry_run": self.dry_run,
             "sections": self.sections,
             "changed": self.changed,
+            "foreign": self.foreign,
             "paths": self.listed,
             "message": self.message,
             "exit": self.exit_code,
@@ -87,15 +96,17 @@ class CleanupResult:
         lines = list(self.listed) if self.dry_run else []
         if self.refused:
             lines.append(f"Refused: {self.message}")
-        elif self.dry_run:
+        if self.dry_run:
             lines.append(f"Dry run: would remove {self.would_remove} files; nothing was deleted.")
-        else:
+        elif self.removed or self.folders_removed or not self.refused:
             lines.append(
                 f"Removed {self.removed} files and {self.folders_removed} empty folders; "
-                f"kept {self.kept} changed since written, {self.errors} errors."
+                f"kept {self.kept} that are not vod2strm's to delete, {self.errors} errors."
             )
         for path in self.changed:
             lines.append(f"kept (changed since vod2strm wrote it): {path}")
+        for path in self.foreign:
+            lines.append(f"kept (not written by vod2strm): {path}")
         for section, status in self.sections.items():
             if status != "cleaned":
                 lines.append(f"{section}: {status}")
@@ -119,12 +130,16 @@ def run(
         manifest = Manifest.open(settings.state_dir, settings.output_root)
         try:
             roots = settings.roots()
+            # Another state's root is refused, dry run or not (output/marker.py).
+            owner, marked = marker.check_owner(roots.values(), manifest, fs, write=not dry_run)
             has_files = manifest.has_files()
             if not has_files:
                 result.message = "the manifest lists no files yet: nothing to clean"
                 return result
             for root in roots.values():
                 marker.check_root(root, has_files, fs)
+                if not dry_run:
+                    marker.ensure_marker(root, fs, owner, marked[root])  # claims an older version's marker
             plan = {}
             for section in SECTIONS:
                 complete = manifest.latest_complete_run(section)
@@ -132,35 +147,78 @@ def run(
                     result.sections[section] = "skipped: its latest generate was not complete"
                     continue
                 plan[section] = complete
-                result.would_remove += manifest.count_orphans(section, complete)
-            total = manifest.count_files()
-            if total and result.would_remove / total > settings.cleanup_max_share and not force:
+            refused = _valve(manifest, plan, settings.cleanup_max_share, force, result)
+            if refused:
                 result.refused = True
                 result.message = (
-                    f"would delete {result.would_remove} of {total} files "
-                    f"({result.would_remove / total:.0%}, limit {settings.cleanup_max_share:.0%}); "
-                    "a provider outage? Re-run with --force if this is intended."
+                    "cleanup refused for "
+                    + "; ".join(refused.values())
+                    + ". A provider outage? Nothing there was deleted; force the cleanup if this is intended."
                 )
-                return result
-            remover = _Remover(roots, fs, manifest, result, dry_run, force, on_path)
+                log.warning("%s", result.message)
+            remover = _Remover(roots, fs, manifest, result, dry_run, on_path)
             for section, complete in plan.items():
+                if all((root, section) in refused for root in roots):
+                    continue
                 try:
                     for orphan in manifest.iter_orphans(section, complete):
                         if cancel.is_set():
                             result.cancelled = True
                             break
+                        if (orphan.root, section) in refused:
+                            continue
                         remover.handle(orphan)
                 finally:
                     remover.finish()
                 if result.cancelled:
                     result.sections[section] = "cancelled"
                     break
+                if any((root, section) in refused for root in roots):
+                    continue  # partly refused: its items stay until the whole section is cleaned
                 result.sections[section] = "cleaned"
                 if not dry_run:
                     manifest.prune_items(section, complete)
         finally:
             manifest.close()
     return result
+
+
+def _label(root: str, section: str) -> str:
+    return section if root == "main" else f"{root} {section}"
+
+
+def _valve(
+    manifest: Manifest, plan: dict[str, int], max_share: float, force: bool, result: CleanupResult
+) -> dict[tuple[str, str], str]:
+    """The sections (per root) cleanup must leave alone, each with the reason in one phrase.
+
+    Why per section: one provider's movie categories vanishing, or a movies query that returned
+    nothing, orphans every movie — 5% of an episode-heavy library, well under a valve over all
+    files. Each section is judged against its own files, and an empty catalog read for a section
+    whose files the library holds is refused whatever the share. Also counts ``would_remove``.
+    """
+    refused: dict[tuple[str, str], str] = {}
+    for section, complete in plan.items():
+        orphans = manifest.count_orphans(section, complete)
+        seen = manifest.count_seen_items(section, complete)
+        for root, total in sorted(manifest.count_section_files(section).items()):
+            doomed = orphans.get(root, 0)
+            result.would_remove += doomed
+            if force or not doomed:
+                continue
+            label = _label(root, section)
+            if not seen.get(root):
+                refused[root, section] = (
+                    f"{label}: its latest catalog read was empty, and the library holds {total} of its files"
+                )
+            elif doomed / total > max_share:
+                refused[root, section] = (
+                    f"{label}: would delete {doomed} of {total} files "
+                    f"({doomed / total:.0%}, limit {max_share:.0%})"
+                )
+            if (root, section) in refused:
+                result.sections[label] = "refused: " + refused[root, section].split(": ", 1)[1]
+    return refused
 
 
 class _Remover:
@@ -171,7 +229,6 @@ class _Remover:
         manifest: Manifest,
         result: CleanupResult,
         dry_run: bool,
-        force: bool,
         on_path: Callable[[str], None] | None,
     ):
         self.roots = roots
@@ -179,7 +236,6 @@ class _Remover:
         self.manifest = manifest
         self.result = result
         self.dry_run = dry_run
-        self.force = force
         self.on_path = on_path
         self._forget: list[tuple[str, str]] = []
         self._doomed: list[tuple[Orphan, Path]] = []  # judged ours, deleted in small groups
@@ -205,6 +261,11 @@ class _Remover:
             self.result.missing += 1
             self._queue_forget(orphan)
             return
+        if verdict == FOREIGN:  # never ours: forget the record, leave the file
+            self._queue_forget(orphan)
+            return
+        if verdict == EDITED and orphan.kept != EDITED and not self.dry_run:
+            self.manifest.mark_kept([(orphan.root, orphan.path)], EDITED)
         if verdict != "ours":
             return
         if self.dry_run:
@@ -250,13 +311,17 @@ class _Remover:
             )
 
     def _inspect(self, root: Path, rel: PurePosixPath, target: Path, orphan: Orphan) -> str:
-        """``ours`` (safe to delete), ``missing``, or a reason it is kept."""
+        """``ours`` (safe to delete), ``missing``, or why it is kept (``FOREIGN``, ``EDITED``, ...).
+
+        Ours means provably ours: the bytes on disk hash to one the manifest records for this path.
+        No flag overrides that: a file we cannot prove we wrote is the user's.
+        """
         try:
-            if _symlink_on_path(root, rel):
+            if _symlink_on_path(self.fs, root, rel):
                 log.warning("not deleting %s: a folder on its path is a symlink", orphan.path)
                 self.result.kept += 1
                 return "symlinked folder"
-            info = os.lstat(target)
+            info = self.fs.stat(target, follow_symlinks=False)
         except FileNotFoundError:
             return "missing"
         except OSError as exc:
@@ -267,18 +332,24 @@ class _Remover:
             log.warning("not deleting %s: no longer a regular file", orphan.path)
             self.result.kept += 1
             return "not a file"
-        if orphan.hash is not None and not self.force:
-            try:
-                current = _read_nofollow(target)
-            except OSError as exc:
-                self.result.errors += 1
-                log.error("could not read %s: %s", orphan.path, exc)
-                return "error"
-            if content_hash(current) != orphan.hash:
-                self.result.kept += 1
-                if len(self.result.changed) < REPORT_LIMIT:
-                    self.result.changed.append(orphan.path)
-                return "changed"
+        owned = orphan.owned()
+        if orphan.kept == FOREIGN or not owned:
+            self.result.kept += 1
+            self.result.not_ours += 1
+            if len(self.result.foreign) < REPORT_LIMIT:
+                self.result.foreign.append(orphan.path)
+            return FOREIGN
+        try:
+            current = self.fs.read_bytes(target, OWNERSHIP_READ_LIMIT, follow_symlinks=False)
+        except OSError as exc:
+            self.result.errors += 1
+            log.error("could not read %s: %s", orphan.path, exc)
+            return "error"
+        if content_hash(current) not in owned:
+            self.result.kept += 1
+            if len(self.result.changed) < REPORT_LIMIT:
+                self.result.changed.append(orphan.path)
+            return EDITED
         return "ours"
 
     def _list(self, path: str) -> None:
@@ -345,17 +416,14 @@ def _is_within(path: PurePosixPath, folder: PurePosixPath) -> bool:
     return path == folder or folder in path.parents
 
 
-def _symlink_on_path(root: Path, rel: PurePosixPath) -> bool:
-    """True when a folder between the root and the file is a symlink (it may point outside)."""
+def _symlink_on_path(fs: LocalFS, root: Path, rel: PurePosixPath) -> bool:
+    """True when a folder between the root and the file is a symlink (it may point outside).
+
+    A folder that is gone raises FileNotFoundError: the file is missing too.
+    """
     current = root
     for part in rel.parts[:-1]:
         current = current / part
-        if os.path.islink(current):
+        if stat.S_ISLNK(fs.stat(current, follow_symlinks=False).st_mode):
             return True
     return False
-
-
-def _read_nofollow(path: Path) -> bytes:
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read()

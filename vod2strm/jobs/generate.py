@@ -37,13 +37,17 @@ from vod2strm.library.items import FolderFiles, LibraryItem
 from vod2strm.library.naming import NameClaims
 from vod2strm.output import lock, marker, writer_process
 from vod2strm.output.fs import LocalFS
-from vod2strm.output.manifest import FileRecord, Manifest, content_hash
-from vod2strm.output.writer import Writer, WriteResult
+from vod2strm.output.manifest import EDITED, FOREIGN, FileRecord, FileState, Manifest, content_hash
+from vod2strm.output.writer import Owned, Writer, WriteResult
 from vod2strm.output.writer_process import WriterProcess
 
 log = logging.getLogger(__name__)
 
 SECTIONS = ("movies", "series")
+
+#: How many paths of kept files (someone else's, left alone) a result lists; the counts are complete
+#: and ``stats`` lists every one from the manifest.
+KEPT_REPORT_LIMIT = 10_000
 
 
 @dataclass
@@ -59,7 +63,12 @@ class GenerateResult:
     queries: int = 0
     seconds: float = 0.0
     adopted: int = 0
+    kept_foreign: int = 0
+    kept_edited: int = 0
+    foreign: list[str] = field(default_factory=list)
+    edited: list[str] = field(default_factory=list)
     series_without_episodes: int = 0
+    fields_dropped: int = 0  # NFO values left out or cleaned (library/items.py)
     sections: dict[str, str] = field(default_factory=dict)
     dry_run: bool = False
     run_id: int | None = None
@@ -109,8 +118,8 @@ class _Plan:
     item: LibraryItem
     fingerprint: str | None
     records: dict[tuple[str, str], FileRecord]
-    batches: list[tuple[FolderFiles, bool, frozenset[str]]]
-    rewriting: list[tuple[str, str]]
+    batches: list[tuple[FolderFiles, Owned, frozenset[str]]]
+    rewriting: list[tuple[tuple[str, str], str]]
     to_send: int
     folder: str
 
@@ -119,8 +128,8 @@ class _Plan:
 class _PendingItem:
     """An item whose files are at the writer, until the last one is reported.
 
-    It holds only what recording the item takes: not the rendered bytes, and only the old hashes
-    a failed write would fall back to (files the manifest has bytes for), not the chunk's whole
+    It holds only what recording the item takes: not the rendered bytes, and only the old states
+    a failed write would fall back to (files the manifest has records for), not the chunk's whole
     table. A writer process keeps a few hundred items in flight, and a 1%-changed run held 37 MB
     more with those references.
     """
@@ -130,7 +139,7 @@ class _PendingItem:
     root: str
     remaining: int
     records: dict[tuple[str, str], FileRecord]
-    old_hashes: dict[tuple[str, str], str]
+    old_states: dict[tuple[str, str], FileState]
     fingerprint: str | None
     folder: str
     folders: list[str]  # the folders its files were sent in: the pipeline's owner entries
@@ -171,13 +180,18 @@ def run(
         manifest = Manifest.open(settings.state_dir, settings.output_root)
         try:
             roots = settings.roots()
+            # Another state's root is refused, dry run or not (output/marker.py).
+            owner, marked = marker.check_owner(roots.values(), manifest, fs, write=not dry_run)
             if not dry_run:
                 has_files = manifest.has_files()
                 for root in roots.values():
                     marker.check_root(root, has_files, fs)
-                    marker.ensure_marker(root, fs)
+                    marker.ensure_marker(root, fs, owner, marked[root])
                 if not has_files:
                     manifest.defer_item_index()  # a first run: built once, at the end
+                elif _handed_over(settings):
+                    # Files kept as someone else's are offered again: their items render this run.
+                    manifest.render_kept_again(_handed_over(settings))
             result.run_id = None if dry_run else manifest.start_run("generate", selected=selected)
             try:
                 with connections["default"].execute_wrapper(counter):
@@ -211,6 +225,11 @@ def run(
         finally:
             manifest.close()
     return result
+
+
+def _handed_over(settings: Settings) -> tuple[str, ...]:
+    """The kinds of kept files (see :mod:`vod2strm.output.manifest`) the settings hand to us."""
+    return (FOREIGN,) * settings.take_over_foreign_files + (EDITED,) * settings.overwrite_edited_files
 
 
 def _close_failed_run(
@@ -258,6 +277,7 @@ class _Pipeline:
         self.verify = verify
         self.cancel = cancel
         self.claims = NameClaims()
+        self.handed_over = _handed_over(settings)  # kept-file reasons the settings let us overwrite
         self.run_id = result.run_id or 0
         self._writers: dict[str, Writer | WriterProcess] = {}
         self._pending: dict[str, _PendingItem] = {}
@@ -325,7 +345,7 @@ class _Pipeline:
                 to_render.append((row, key, fp))
         if seen and not self.dry_run:
             self.manifest.mark_seen(seen, self.run_id)
-        old_hashes = self.manifest.file_hashes([key for _, key, _ in to_render])
+        old_states = self.manifest.file_states([key for _, key, _ in to_render])
         staged: list[tuple[LibraryItem, str]] = []
         staged_files = 0
         for row, key, fp in to_render:
@@ -342,13 +362,14 @@ class _Pipeline:
             if item is None:
                 self.result.series_without_episodes += 1
                 continue
+            self.result.fields_dropped += item.fields_dropped
             staged.append((item, fp))
             staged_files += sum(len(folder.files) for folder in item.folders)
             if len(staged) >= _STAGE_ITEMS or staged_files >= _STAGE_FILES:
-                self._dispatch(staged, old_hashes)
+                self._dispatch(staged, old_states)
                 staged, staged_files = [], 0
         if staged:
-            self._dispatch(staged, old_hashes)
+            self._dispatch(staged, old_states)
 
     def claim_recorded_folders(self) -> None:
         """Before a run for selected items: every folder the manifest records keeps its owner.
@@ -366,7 +387,9 @@ class _Pipeline:
         parent, _, name = folder.rpartition("/")
         return self.claims.claim(parent, name, key, "") == name
 
-    def _dispatch(self, staged: list[tuple[LibraryItem, str]], old_hashes: dict) -> None:
+    def _dispatch(
+        self, staged: list[tuple[LibraryItem, str]], old_states: dict[tuple[str, str], FileState]
+    ) -> None:
         """Send a few rendered items to the writer, after one write-ahead mark for all of them.
 
         Files about to replace bytes the manifest records are marked first ("bytes unknown",
@@ -374,15 +397,15 @@ class _Pipeline:
         recorded again must not leave old hashes beside new bytes. Items without such files
         cost no mark at all (a first run, an unchanged rerun).
         """
-        planned = [self._plan(item, fp, old_hashes) for item, fp in staged]
+        planned = [self._plan(item, fp, old_states) for item, fp in staged]
         planned = [p for p in planned if p is not None]
-        rewriting = [(p.item.key, ident) for p in planned for ident in p.rewriting]
+        rewriting = [(p.item.key, ident, digest) for p in planned for ident, digest in p.rewriting]
         if rewriting:
             # (A write that fails keeps the old bytes: _done records the old hash again.)
             self.manifest.mark_rewriting(rewriting)
-        by_root: dict[str, list[tuple[FolderFiles, bool, frozenset[str]]]] = {}
+        by_root: dict[str, list[tuple[FolderFiles, Owned, frozenset[str]]]] = {}
         for plan in planned:
-            self._expect(plan, old_hashes)
+            self._expect(plan, old_states)
             by_root.setdefault(plan.item.root, []).extend(plan.batches)
         for root, batches in by_root.items():
             # One frame per stage, not per item. The cancel is obeyed between batches, not at the
@@ -391,36 +414,44 @@ class _Pipeline:
             # and keep their old bytes and hashes.
             self._writer(root).submit_many(batches, cancel=self.cancel)
 
-    def _plan(self, item: LibraryItem, fingerprint: str | None, old_hashes: dict) -> _Plan | None:
+    def _plan(
+        self, item: LibraryItem, fingerprint: str | None, old_states: dict[tuple[str, str], FileState]
+    ) -> _Plan | None:
         """Compare an item's files with the manifest: what to send the writer (None: nothing).
 
         Unchanged files cost nothing on the share; with ``--verify`` they are sent as
-        ``if_missing``, so the writer's one listing per folder restores files deleted by hand.
+        ``if_missing``, so the writer's one listing per folder restores files deleted by hand. Each
+        file sent carries the hashes of bytes we may have left at its path (``owned``): the writer
+        replaces nothing else.
         """
         records: dict[tuple[str, str], FileRecord] = {}
-        batches: list[tuple[FolderFiles, bool, frozenset[str]]] = []
-        rewriting: list[tuple[str, str]] = []
+        batches: list[tuple[FolderFiles, Owned, frozenset[str]]] = []
+        rewriting: list[tuple[tuple[str, str], str]] = []
         to_send = 0
         for folder in item.folders:
-            to_write, verify_only, adopt = [], [], False
+            to_write, verify_only = [], []
+            owned: dict[str, tuple[str, ...]] = {}
             for f in folder.files:
                 digest = content_hash(f.data)
                 ident = (item.root, f.relpath)
-                records[ident] = FileRecord(
+                record = records[ident] = FileRecord(
                     item.root, f.relpath, digest, item.key, f.kind, item.section, len(f.data)
                 )
-                if old_hashes.get(ident) == digest:
+                state = old_states.get(ident)
+                if state is not None and state.trusted == digest and state.kept not in self.handed_over:
+                    record.kept = state.kept  # an edit stays the user's until our bytes change
                     if not self.verify:
                         self.result.unchanged += 1
                         continue
                     verify_only.append(f.relpath)
-                elif ident not in old_hashes:
-                    adopt = True  # not ours yet: identical bytes already there are taken over
-                elif old_hashes[ident] is not None:
-                    rewriting.append(ident)
+                elif state is not None:
+                    hashes = state.owned()
+                    if hashes:
+                        owned[f.relpath] = hashes
+                        rewriting.append((ident, digest))
                 to_write.append(f)
             if to_write:
-                batches.append((FolderFiles(folder.folder, tuple(to_write)), adopt, frozenset(verify_only)))
+                batches.append((FolderFiles(folder.folder, tuple(to_write)), owned, frozenset(verify_only)))
                 to_send += len(to_write)
         self.result.files += len(records)
         top_folder = item.folders[0].folder if item.folders else ""
@@ -432,7 +463,7 @@ class _Pipeline:
             return None
         return _Plan(item, fingerprint, records, batches, rewriting, to_send, top_folder)
 
-    def _expect(self, plan: _Plan, old_hashes: dict) -> None:
+    def _expect(self, plan: _Plan, old_states: dict[tuple[str, str], FileState]) -> None:
         """Register a plan's files before they are sent: their results may come back at once.
 
         Results are matched to their item by folder, not by file: the run's claims give every item
@@ -441,11 +472,11 @@ class _Pipeline:
         """
         item = plan.item
         folders: list[str] = []
-        fallbacks: dict[tuple[str, str], str] = {}
+        fallbacks: dict[tuple[str, str], FileState] = {}
         for batch, _, _ in plan.batches:
             folders.append(batch.folder)
             for f in batch.files:
-                old = old_hashes.get((item.root, f.relpath))
+                old = old_states.get((item.root, f.relpath))
                 if old is not None:
                     fallbacks[item.root, f.relpath] = old
         pending = _PendingItem(
@@ -517,22 +548,59 @@ class _Pipeline:
             if pending is None:
                 return
             pending.remaining -= 1
+            old = pending.old_states.get(ident)
             if outcome.ok and outcome.adopted:
                 self.result.unchanged += 1
                 self.result.adopted += 1
             elif outcome.ok:
                 self.result.written += 1
+            elif outcome.kept:
+                self._kept(ident, outcome.kept, pending, old)
             else:
                 pending.failed = True
                 if not outcome.skipped:
                     self.result.errors += 1
                     log.warning("could not write %s: %s", outcome.relpath, outcome.error)
-                # Keep the path recorded as ours with its old hash: cleanup must not delete it.
-                old = pending.old_hashes.get(ident)
-                pending.records[ident] = dataclasses.replace(pending.records[ident], hash=old, size=0)
+                # The path keeps what the manifest knew of it: a failed atomic write leaves the old
+                # bytes, so ownership (and cleanup's right to delete) is exactly what it was.
+                pending.records[ident] = dataclasses.replace(
+                    pending.records[ident],
+                    hash=old.hash if old else None,
+                    pending=old.pending if old else None,
+                    kept=old.kept if old else None,
+                    size=0,
+                )
             if not self._finished(pending):
                 return
         self._record_done(pending)
+
+    def _kept(
+        self, ident: tuple[str, str], reason: str, pending: _PendingItem, old: FileState | None
+    ) -> None:
+        """A file that is not ours stands at our path and was left alone (under ``self._lock``).
+
+        It stays recorded (so ``stats`` lists it and the item is not rendered again every run), as
+        not ours (``foreign``: no hash) or with the hashes of the bytes we had written there
+        (``edited``), so cleanup never deletes it and our render replaces it only once the user's
+        bytes are gone, or when a setting hands it over.
+        """
+        if reason == FOREIGN:
+            self.result.kept_foreign += 1
+            listed = self.result.foreign
+            log.warning("kept %s: a file vod2strm did not write is at its path", ident[1])
+        else:
+            self.result.kept_edited += 1
+            listed = self.result.edited
+            log.warning("kept %s: changed since vod2strm wrote it", ident[1])
+        if len(listed) < KEPT_REPORT_LIMIT:
+            listed.append(ident[1] if ident[0] == "main" else f"{ident[0]}:{ident[1]}")
+        pending.records[ident] = dataclasses.replace(
+            pending.records[ident],
+            hash=old.hash if (old and reason == EDITED) else None,
+            pending=old.pending if (old and reason == EDITED) else None,
+            kept=reason,
+            size=0,
+        )
 
     def _owned(self, root: str, folder: str) -> _PendingItem | None:
         """The pending item that sent ``folder`` (under ``self._lock``)."""

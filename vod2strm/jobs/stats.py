@@ -19,8 +19,9 @@ from django.db.models import Count, Exists, OuterRef
 from vod2strm.catalog import queries, resolver
 from vod2strm.conf import Settings
 from vod2strm.jobs.progress import read_status
-from vod2strm.output import lock
+from vod2strm.output import lock, marker
 from vod2strm.output.atomic import is_temp_name
+from vod2strm.output.fs import LocalFS
 from vod2strm.output.manifest import Manifest, manifest_path
 from vod2strm.output.marker import MARKER_NAME
 
@@ -77,14 +78,21 @@ def collect(settings: Settings, *, scan: bool = False) -> dict[str, Any]:
     """The whole report as a JSON-ready dict (keys documented in docs/stats.md)."""
     report: dict[str, Any] = {"catalog": catalog_counts(settings)}
     path = manifest_path(settings.state_dir, settings.output_root)
+    owner_id = None
     if path.exists():
         manifest = Manifest.open(settings.state_dir, settings.output_root)
         try:
+            owner_id = manifest.owner_id(create=False)
             kinds = manifest.file_summary()
             report["output"] = {
                 "files": sum(v["files"] for v in kinds.values()),
                 "bytes": sum(v["bytes"] for v in kinds.values()),
                 "by_kind": kinds,
+                "kept": manifest.count_kept_files(),
+                "kept_files": [
+                    {"root": root, "path": rel, "reason": reason}
+                    for root, rel, reason in manifest.iter_kept_files()
+                ],
             }
             report["runs"] = manifest.recent_runs(5)
             if scan:
@@ -92,10 +100,11 @@ def collect(settings: Settings, *, scan: bool = False) -> dict[str, Any]:
         finally:
             manifest.close()
     else:
-        report["output"] = {"files": 0, "bytes": 0, "by_kind": {}}
+        report["output"] = {"files": 0, "bytes": 0, "by_kind": {}, "kept": {}, "kept_files": []}
         report["runs"] = []
         if scan:
             report["scan"] = {"ours": 0, "not_ours": 0, "missing": 0, "changed": 0}
+    report["ownership"] = marker.ownership(settings.roots(), owner_id, path, LocalFS())
     report["status"] = read_status(settings.state_dir)
     report["running"] = lock.is_locked(settings.state_dir, settings.output_root)
     return report
@@ -179,6 +188,15 @@ def as_text(report: dict[str, Any]) -> str:
     lines.append(f"Library: {out['files']} files, {out['bytes'] / 1e6:.1f} MB")
     for kind, value in sorted(out["by_kind"].items()):
         lines.append(f"  {kind}: {value['files']}")
+    if out.get("kept_files"):
+        lines.append(
+            f"Kept {len(out['kept_files'])} files at vod2strm's paths that are not its to write over "
+            "or delete:"
+        )
+        why = {"foreign": "not written by vod2strm", "edited": "changed since vod2strm wrote it"}
+        for entry in out["kept_files"]:
+            where = "" if entry["root"] == "main" else f"{entry['root']}:"
+            lines.append(f"  {where}{entry['path']} ({why.get(entry['reason'], entry['reason'])})")
     if report.get("scan"):
         scan = report["scan"]
         lines.append(
@@ -197,6 +215,15 @@ def as_text(report: dict[str, Any]) -> str:
                 f"errors {summary.get('errors', 0)}; "
                 + ", ".join(f"{k} {v}" for k, v in run["sections"].items())
             )
+    for entry in report.get("ownership", {}).values():
+        if entry["status"] == "other":
+            owner = entry["owner_state"] or "(unrecorded)"
+            lines.append(
+                f"Output root {entry['root']} belongs to the state folder {owner}, not to this one: "
+                "generate and cleanup with this state are refused."
+            )
+        elif entry["status"] == "unreadable":
+            lines.append(f"Output root {entry['root']}: {entry['error']}")
     if report.get("running"):
         lines.append("A run is in progress.")
     return "\n".join(lines)

@@ -15,6 +15,10 @@ Contract (used by jobs/generate.py and the writer):
 - ``folders``: the item's files grouped by folder (relative POSIX paths under the item's root),
   so the writer can send one folder per task; ``folders[0].folder`` is the item's own folder
   (movie folder, show folder), the one a rerun reclaims.
+- Catalog values never stop an item: an NFO leaves out (or, for free text, cleans) a value XML
+  cannot carry (nfo.py), and the item is built with all its files. Each such file is one warning
+  naming the item, the file and the fields; ``LibraryItem.fields_dropped`` counts those fields
+  for the run's summary.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,6 +39,8 @@ from vod2strm.library.strm import render_strm
 if TYPE_CHECKING:
     from vod2strm.catalog.rows import EpisodeRow, MovieRow, SeriesRow, Source
     from vod2strm.conf import Settings
+
+log = logging.getLogger(__name__)
 
 #: File kinds recorded in the manifest.
 KINDS = ("movie_strm", "movie_nfo", "tvshow_nfo", "season_nfo", "episode_strm", "episode_nfo")
@@ -64,6 +71,7 @@ class LibraryItem:
     fingerprint: str
     folders: tuple[FolderFiles, ...]
     title: str  # for logs and reports only
+    fields_dropped: int = 0  # NFO values left out or cleaned: characters XML cannot carry
 
 
 # ---------------------------------------------------------------------------------------------
@@ -271,6 +279,19 @@ def _label(title: str, year: int | None) -> str:
     return f"{title} ({year})" if year is not None else title
 
 
+def _report(item: str, relpath: str, notes: list[str]) -> int:
+    """One warning for a file whose NFO left out or cleaned values; how many fields it names.
+
+    Names only, never values: a URL may carry a provider's credentials. The title is quoted with
+    ``repr``, since it may hold the very characters a log stream cannot encode (lone surrogates);
+    the path cannot (naming.safe_component). ``notes`` is emptied for the item's next file.
+    """
+    fields = list(dict.fromkeys(notes))
+    notes.clear()
+    log.warning("%r: %s: %s (characters XML cannot carry)", item, relpath, ", ".join(fields))
+    return len(fields)
+
+
 def movie_fingerprint(row: MovieRow, settings: Settings) -> str:
     """Hash of what shapes a movie's files: cheap (nothing is rendered), pure (no claims).
 
@@ -321,8 +342,13 @@ def movie_item(
     name = head.folder.rsplit("/", 1)[1]
     strm = render_strm("movie", row.uuid, row.source, settings)
     files = [OutputFile(f"{head.folder}/{name}.strm", strm, "movie_strm")]
+    dropped = 0
     if settings.write_nfo:
-        files.append(OutputFile(f"{head.folder}/{name}.nfo", nfo.movie_nfo(row, settings), "movie_nfo"))
+        notes: list[str] = []
+        path = f"{head.folder}/{name}.nfo"
+        files.append(OutputFile(path, nfo.movie_nfo(row, settings, notes=notes), "movie_nfo"))
+        if notes:
+            dropped = _report(head.title, path, notes)
     return LibraryItem(
         key=head.key,
         section=head.section,
@@ -330,6 +356,7 @@ def movie_item(
         fingerprint=head.fingerprint,
         folders=(FolderFiles(head.folder, tuple(files)),),
         title=head.title,
+        fields_dropped=dropped,
     )
 
 
@@ -374,9 +401,13 @@ def series_item(
 
     # The show folder always comes first (empty without NFOs): folders[0] is the item's folder.
     show_files: tuple[OutputFile, ...] = ()
+    notes: list[str] = []  # one list for all the item's NFOs, emptied by each report
+    dropped = 0
     if settings.write_nfo:
-        tvshow = nfo.tvshow_nfo(row, list(seasons), settings)
+        tvshow = nfo.tvshow_nfo(row, list(seasons), settings, notes=notes)
         show_files = (OutputFile(f"{head.folder}/tvshow.nfo", tvshow, "tvshow_nfo"),)
+        if notes:
+            dropped += _report(head.title, show_files[0].relpath, notes)
     groups: list[FolderFiles] = [FolderFiles(head.folder, show_files)]
     for season, episodes in seasons.items():
         folder = f"{head.folder}/{naming.season_folder_name(season)}"
@@ -404,8 +435,12 @@ def series_item(
             strm = render_strm("episode", ep.uuid, ep.source, settings)
             files.append(OutputFile(f"{folder}/{base}.strm", strm, "episode_strm"))
             if settings.write_nfo:
-                data = nfo.episode_nfo(row, ep, settings, show_title=show_title, episode_title=title)
+                data = nfo.episode_nfo(
+                    row, ep, settings, show_title=show_title, episode_title=title, notes=notes
+                )
                 files.append(OutputFile(f"{folder}/{base}.nfo", data, "episode_nfo"))
+                if notes:
+                    dropped += _report(head.title, files[-1].relpath, notes)
         groups.append(FolderFiles(folder, tuple(files)))
     return LibraryItem(
         key=head.key,
@@ -414,4 +449,5 @@ def series_item(
         fingerprint=head.fingerprint,
         folders=tuple(groups),
         title=head.title,
+        fields_dropped=dropped,
     )

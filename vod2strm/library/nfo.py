@@ -14,7 +14,17 @@ character lxml treats specially (controls, non-characters, surrogates) goes thro
 
 ``custom_properties`` is provider JSON of any shape: every reader here accepts None, strings,
 numbers, lists and nested garbage and simply leaves an element out when the value is unusable.
-Characters that XML 1.0 forbids are removed (lxml would raise on them).
+
+Rendering never fails on catalog data, because one bad value must not cost a whole series its
+files. A character outside XML 1.0's ``Char`` (NUL and the other C0 controls but tab, newline and
+return, lone surrogates, U+FFFE, U+FFFF) would make lxml raise, so the readers keep every one out.
+Free text (titles, plot, genres, people) loses those characters, as people reading it expect; a
+URL holding one is unusable (dropping characters would point it elsewhere), so that element is
+left out. Ids, numbers and dates are parsed into digits and never carry one. Each document
+function that reads catalog text (all but :func:`season_nfo`) takes ``notes``, a list that gets
+"cleaned <element>" or "left out <element>" for each such value, for the caller to report. The
+checks sit where the readers already leave their fast paths (text that is not printable ASCII, a
+URL that is not ASCII), so plain values cost only the passing of the list.
 """
 
 from __future__ import annotations
@@ -91,8 +101,11 @@ def properties(value: Any) -> Mapping[str, Any]:
     return {}
 
 
-def xml_text(value: Any) -> str:
-    """Text lxml accepts: XML-1.0-illegal characters dropped, newlines normalised, stripped."""
+def xml_text(value: Any, notes: list[str] | None = None, field: str = "") -> str:
+    """Text lxml accepts: XML-1.0-illegal characters dropped, newlines normalised, stripped.
+
+    ``notes`` gets "cleaned <field>" when characters were dropped, so the caller can say so.
+    """
     if type(value) is str:
         text = value
         # Printable ASCII has nothing to drop, normalise or turn into newlines (most titles,
@@ -103,13 +116,16 @@ def xml_text(value: Any) -> str:
         return ""
     else:
         text = str(value)
-    text = unicodedata.normalize("NFC", _XML_ILLEGAL.sub("", text))
+    text, dropped = _XML_ILLEGAL.subn("", text)
+    if dropped and notes is not None:
+        notes.append(f"cleaned {field}")
+    text = unicodedata.normalize("NFC", text)
     return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
-def line(value: Any) -> str:
+def line(value: Any, notes: list[str] | None = None, field: str = "") -> str:
     """Single-line text (titles, names): whitespace runs collapse to one space."""
-    return " ".join(xml_text(value).split())
+    return " ".join(xml_text(value, notes, field).split())
 
 
 def _first(props: Mapping[str, Any], *keys: str) -> Any:
@@ -172,7 +188,10 @@ def _number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # JSON integers have no bound: one past float's range is no number
+            return None
     elif isinstance(value, str):
         try:
             number = float(value.strip().replace(",", "."))
@@ -200,8 +219,8 @@ def runtime_minutes(duration_secs: Any, props: Mapping[str, Any]) -> int | None:
     return max(1, round(seconds / 60))
 
 
-def genres(value: Any) -> list[str]:
-    texts = [line(v) for v in _flatten(value) if isinstance(v, str)]
+def genres(value: Any, notes: list[str] | None = None) -> list[str]:
+    texts = [line(v, notes, "genre") for v in _flatten(value) if isinstance(v, str)]
     return _unique((line(part) for text in texts for part in _GENRE_SPLIT.split(text)), 20)
 
 
@@ -213,44 +232,64 @@ def rating(value: Any) -> str | None:
     return f"{round(number, 2):.2f}".rstrip("0").rstrip(".")
 
 
-def urls(value: Any, limit: int) -> list[str]:
-    return _unique(
-        (v.strip() for v in _flatten(value) if isinstance(v, str) and is_http_url(v.strip())), limit
-    )
+def _url(value: Any, notes: list[str] | None, field: str) -> str | None:
+    """``value`` stripped when it is an http(s) URL XML can carry, else None.
+
+    Text holding a character XML cannot carry is noted as "left out <field>" (a URL without those
+    characters would point elsewhere); other text that is no URL is left out quietly, as always.
+    """
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    # Nearly every URL: ASCII, and is_http_url refuses the only characters of ASCII XML cannot carry.
+    if url.isascii() and is_http_url(url):
+        return url
+    if _XML_ILLEGAL.search(url) is None:
+        return url if is_http_url(url) else None
+    if notes is not None:
+        notes.append(f"left out {field}")
+    return None
 
 
-def people(value: Any, limit: int) -> list[tuple[str, str]]:
-    """(name, role) pairs from "A, B", ["A", "B"] or [{"name": "A", "character": "X"}]."""
-    pairs: list[tuple[str, str]] = []
-    for item in _flatten(value):
-        if isinstance(item, str):
-            pairs.extend((line(part), "") for part in item.split(","))
-        elif isinstance(item, Mapping):
-            name = item.get("name")
-            role = item.get("character") or item.get("role") or ""
-            if isinstance(name, str):
-                pairs.append((line(name), line(role) if isinstance(role, str) else ""))
+def urls(value: Any, limit: int, notes: list[str] | None = None, field: str = "fanart") -> list[str]:
+    return _unique(filter(None, (_url(v, notes, field) for v in _flatten(value))), limit)
+
+
+def people(
+    value: Any, limit: int, notes: list[str] | None = None, field: str = "actor"
+) -> list[tuple[str, str]]:
+    """(name, role) pairs from "A, B", ["A", "B"] or [{"name": "A", "character": "X"}].
+
+    Names are cleaned one at a time up to ``limit``, so ``notes`` names only what the file holds.
+    """
     seen: set[str] = set()
     out: list[tuple[str, str]] = []
-    for name, role in pairs:
-        if name and name.casefold() not in seen:
-            seen.add(name.casefold())
-            out.append((name, role))
-            if len(out) >= limit:
-                break
+    for item in _flatten(value):
+        if isinstance(item, str):
+            pairs: list[tuple[str, Any]] = [(part, "") for part in item.split(",")]
+        elif isinstance(item, Mapping) and isinstance(item.get("name"), str):
+            pairs = [(item["name"], item.get("character") or item.get("role") or "")]
+        else:
+            continue
+        for raw_name, raw_role in pairs:
+            name = line(raw_name, notes, field)
+            if name and name.casefold() not in seen:
+                seen.add(name.casefold())
+                role = line(raw_role, notes, field) if raw_role and isinstance(raw_role, str) else ""
+                out.append((name, role))
+                if len(out) >= limit:
+                    return out
     return out
 
 
-def trailer(value: Any) -> str | None:
+def trailer(value: Any, notes: list[str] | None = None) -> str | None:
     """A YouTube id becomes the Kodi YouTube add-on URL; a full http(s) URL is kept as is."""
     if not isinstance(value, str):
         return None
     value = value.strip()
-    if is_http_url(value):
-        return value
-    if _YOUTUBE_ID.fullmatch(value):
+    if _YOUTUBE_ID.fullmatch(value):  # ASCII word characters: never a URL
         return _YOUTUBE_PLUGIN + value
-    return None
+    return _url(value, notes, "trailer")
 
 
 def date_added(value: Any) -> str | None:
@@ -302,7 +341,8 @@ def _sub(parent: _Element, tag: str, text: Any, attrib: dict[str, str] | None = 
 
 _DECLARATION = "<?xml version='1.0' encoding='UTF-8' standalone='yes'?>\n"
 #: Characters lxml refuses (C0 controls but tab/newline/return, U+FFFE/U+FFFF) or cannot encode
-#: (lone surrogates): a document holding any of them is handed to lxml, which raises as it always did.
+#: (lone surrogates): exactly those ``_XML_ILLEGAL`` matches, which the readers keep out of every
+#: document built from a row. A tree holding one anyway is handed to lxml, which raises.
 _LXML_DECIDES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _ATTR_ESCAPES = str.maketrans(
     {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
@@ -415,49 +455,61 @@ def _uniqueids(root: _Element, tmdb: str | None, imdb: str | None) -> None:
             first = False
 
 
-def _poster(root: _Element, url: Any) -> None:
-    if isinstance(url, str) and is_http_url(url.strip()):
-        _sub(root, "thumb", url.strip(), {"aspect": "poster"})
+def _poster(root: _Element, url: Any, notes: list[str] | None) -> None:
+    poster = _url(url, notes, "thumb")
+    if poster:
+        _sub(root, "thumb", poster, {"aspect": "poster"})
 
 
-def _fanart(root: _Element, props: Mapping[str, Any]) -> None:
-    found = urls(props.get("backdrop_path"), MAX_FANART)
+def _fanart(root: _Element, props: Mapping[str, Any], notes: list[str] | None) -> None:
+    found = urls(props.get("backdrop_path"), MAX_FANART, notes)
     if found:
         fanart = _child(root, "fanart")
         for url in found:
             _sub(fanart, "thumb", url)
 
 
-def _credits(root: _Element, props: Mapping[str, Any]) -> None:
-    for name, _role in people(props.get("director"), MAX_DIRECTORS):
+def _credits(root: _Element, props: Mapping[str, Any], notes: list[str] | None) -> None:
+    for name, _role in people(props.get("director"), MAX_DIRECTORS, notes, "director"):
         _sub(root, "director", name)
-    for name, role in people(_first(props, "actors", "cast"), MAX_ACTORS):
+    for name, role in people(_first(props, "actors", "cast"), MAX_ACTORS, notes, "actor"):
         actor = _child(root, "actor")
         _sub(actor, "name", name)
         _sub(actor, "role", role)
-    _sub(root, "trailer", trailer(props.get("youtube_trailer")))
+    _sub(root, "trailer", trailer(props.get("youtube_trailer"), notes))
 
 
-def _plot(description: Any, props: Mapping[str, Any]) -> str:
-    plot = xml_text(description) if isinstance(description, str) else ""
+def _plot(description: Any, props: Mapping[str, Any], notes: list[str] | None = None) -> str:
+    plot = xml_text(description, notes, "plot") if isinstance(description, str) else ""
     if not plot:
         fallback = _first(props, "plot", "description")
-        plot = xml_text(fallback) if isinstance(fallback, str) else ""
+        plot = xml_text(fallback, notes, "plot") if isinstance(fallback, str) else ""
     return plot
 
 
-def _titles(name: str | None, year: int | None, settings: Settings) -> tuple[str, str, int | None]:
-    """(title, originaltitle or "", year): the raw catalog name survives as originaltitle."""
+def _titles(
+    name: str | None, year: int | None, settings: Settings, notes: list[str] | None = None
+) -> tuple[str, str, int | None]:
+    """(title, originaltitle or "", year): the raw catalog name survives as originaltitle.
+
+    The catalog name is what ``notes`` judges: the title is cut from it, so it holds nothing the
+    name does not.
+    """
     cleaned = naming.clean_title(name, settings)
     title, year = naming.split_title_year(cleaned, year)
-    raw = line(name)
+    raw = line(name, notes, "title")
     return line(title) or "Untitled", (raw if raw and raw != line(cleaned) else ""), year
 
 
 def _head(
-    root: _Element, name: str | None, year: int | None, props: Mapping[str, Any], settings: Settings
+    root: _Element,
+    name: str | None,
+    year: int | None,
+    props: Mapping[str, Any],
+    settings: Settings,
+    notes: list[str] | None,
 ) -> None:
-    title, original, year = _titles(name, year, settings)
+    title, original, year = _titles(name, year, settings, notes)
     premiered = iso_date(_first(props, "release_date", "releasedate", "releaseDate"))
     if year is None and premiered:
         year = int(premiered[:4])
@@ -475,37 +527,43 @@ def season_label(season: int) -> str:
 # Documents
 
 
-def movie_nfo(row: MovieRow, settings: Settings) -> bytes:
+def movie_nfo(row: MovieRow, settings: Settings, *, notes: list[str] | None = None) -> bytes:
+    """A movie's NFO; ``notes`` gets what was left out or cleaned (see the module's docstring)."""
     props = properties(row.custom_properties)
     root = _Element("movie")
-    _head(root, row.name, row.year, props, settings)
-    _sub(root, "plot", _plot(row.description, props))
+    _head(root, row.name, row.year, props, settings, notes)
+    _sub(root, "plot", _plot(row.description, props, notes))
     _sub(root, "runtime", runtime_minutes(row.duration_secs, props))
-    for genre in genres(row.genre):
+    for genre in genres(row.genre, notes):
         _sub(root, "genre", genre)
     _sub(root, "rating", rating(row.rating))
     _uniqueids(root, naming.clean_tmdb_id(row.tmdb_id), naming.clean_imdb_id(row.imdb_id))
-    _poster(root, row.logo_url)
-    _fanart(root, props)
-    _credits(root, props)
+    _poster(root, row.logo_url, notes)
+    _fanart(root, props, notes)
+    _credits(root, props, notes)
     _sub(root, "dateadded", date_added(row.created_at))
     return _serialize(root)
 
 
-def tvshow_nfo(row: SeriesRow, seasons: Sequence[int], settings: Settings) -> bytes:
-    """The show's NFO; ``namedseason`` names every season that has files ("Specials" for 0)."""
+def tvshow_nfo(
+    row: SeriesRow, seasons: Sequence[int], settings: Settings, *, notes: list[str] | None = None
+) -> bytes:
+    """The show's NFO; ``namedseason`` names every season that has files ("Specials" for 0).
+
+    ``notes``: as for :func:`movie_nfo`.
+    """
     props = properties(row.custom_properties)
     root = _Element("tvshow")
-    _head(root, row.name, row.year, props, settings)
-    _sub(root, "plot", _plot(row.description, props))
+    _head(root, row.name, row.year, props, settings, notes)
+    _sub(root, "plot", _plot(row.description, props, notes))
     _sub(root, "runtime", runtime_minutes(None, props))
-    for genre in genres(row.genre):
+    for genre in genres(row.genre, notes):
         _sub(root, "genre", genre)
     _sub(root, "rating", rating(row.rating))
     _uniqueids(root, naming.clean_tmdb_id(row.tmdb_id), naming.clean_imdb_id(row.imdb_id))
-    _poster(root, row.logo_url)
-    _fanart(root, props)
-    _credits(root, props)
+    _poster(root, row.logo_url, notes)
+    _fanart(root, props, notes)
+    _credits(root, props, notes)
     for season in sorted({naming.season_number(s) for s in seasons}):
         _sub(root, "namedseason", season_label(season), {"number": str(season)})
     _sub(root, "dateadded", date_added(row.created_at))
@@ -522,9 +580,11 @@ def season_nfo(series_row: SeriesRow, season_number: int | None, settings: Setti
 
 
 @functools.lru_cache(maxsize=64)
-def _show_line(show_title: str) -> str:
-    """``line`` of a show's title: the same for each of its episodes (~100 per show)."""
-    return line(show_title)
+def _show_line(show_title: str) -> tuple[str, bool]:
+    """``line`` of a show's title, and whether it lost characters: the same for each of its
+    episodes (~100 per show), each of which notes it."""
+    dropped: list[str] = []
+    return line(show_title, dropped), bool(dropped)
 
 
 def episode_nfo(
@@ -534,14 +594,16 @@ def episode_nfo(
     *,
     show_title: str | None = None,
     episode_title: str | None = None,
+    notes: list[str] | None = None,
 ) -> bytes:
     """An episode's NFO; season/episode match the SxxEyy of its file name exactly.
 
     ``show_title`` (``naming.display_title`` of the series) and ``episode_title``
     (``naming.episode_title``) may be passed when the caller already has them: a series renders
-    them once per show and once per episode, not again for every NFO.
+    them once per show and once per episode, not again for every NFO. ``notes``: as for
+    :func:`movie_nfo`.
     """
-    fields = _episode_fields(series_row, episode_row, settings, show_title, episode_title)
+    fields = _episode_fields(series_row, episode_row, settings, show_title, episode_title, notes)
     text = _episode_text(fields)
     return text.encode("utf-8") if text is not None else _serialize(_episode_tree(fields))
 
@@ -569,6 +631,7 @@ def _episode_fields(
     settings: Settings,
     show_title: str | None,
     episode_title: str | None,
+    notes: list[str] | None = None,
 ) -> _EpisodeFields:
     props = properties(episode_row.custom_properties)
     if show_title is None:
@@ -577,15 +640,20 @@ def _episode_fields(
     episode = naming.episode_number(episode_row.episode_number)
     if episode_title is None:
         episode_title = naming.episode_title(show_title, episode_row, settings)
+    show, show_cleaned = _show_line(show_title)
+    if show_cleaned and notes is not None:
+        notes.append("cleaned showtitle")
     still = _first(props, "movie_image")
-    thumb = still.strip() if isinstance(still, str) and is_http_url(still.strip()) else ""
+    thumb = still.strip() if isinstance(still, str) else ""
+    if thumb and not (thumb.isascii() and is_http_url(thumb)):  # _url's first test, without its call
+        thumb = _url(thumb, notes, "thumb") or ""
     return _EpisodeFields(
-        line(episode_title) or f"Episode {episode}",
-        _show_line(show_title),
+        line(episode_title, notes, "title") or f"Episode {episode}",
+        show,
         season,
         episode,
         iso_date(episode_row.air_date) or iso_date(_first(props, "air_date", "release_date")),
-        _plot(episode_row.description, props),
+        _plot(episode_row.description, props, notes),
         runtime_minutes(episode_row.duration_secs, props),
         rating(episode_row.rating),
         naming.clean_tmdb_id(episode_row.tmdb_id),

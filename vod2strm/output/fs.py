@@ -95,9 +95,17 @@ class LocalFS:
     #: its ~6 µs of Python per file. Subclasses (fault tests) override it as a method.
     write_atomic = staticmethod(atomic.atomic_write)
 
-    def read_bytes(self, path: str | os.PathLike[str], limit: int | None = None) -> bytes:
-        """Read a file (at most ``limit`` bytes): used to adopt an existing file with identical bytes."""
-        with open(path, "rb") as fh:
+    def read_bytes(
+        self, path: str | os.PathLike[str], limit: int | None = None, *, follow_symlinks: bool = True
+    ) -> bytes:
+        """Read a file (at most ``limit`` bytes): to adopt an existing file with identical bytes, and
+        to prove a file ours before it is replaced or deleted. ``follow_symlinks=False`` refuses a
+        symlink (``ELOOP``), so cleanup never judges a file by what a link points at."""
+        if follow_symlinks:
+            with open(path, "rb") as fh:
+                return fh.read() if limit is None else fh.read(limit)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as fh:
             return fh.read() if limit is None else fh.read(limit)
 
     def unlink(self, path: Path) -> None:

@@ -10,6 +10,14 @@ stale-lock heuristic to get wrong.
 Acquisition never waits (``timeout=0``): a second run is refused at once with
 :class:`~vod2strm.errors.LockedError` (exit 3) naming the holder's pid, read from a sidecar file
 the holder writes after taking the lock.
+
+The lock serialises runs that share a state folder only: two state folders on one root (cron
+started in one working folder, a manual run in another) take two different lock files. What keeps
+those apart is the root's owner, recorded in its marker (:mod:`vod2strm.output.marker`) and
+checked while this lock is held: a run whose state does not own the root is refused before it
+touches it, so at most one state ever writes there, and that state's runs hold this lock. A second
+lock file inside the root would not add to that: it would depend on SMB/NFS locking and would have
+to be left behind by a crash without blocking the next run.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from typing import Any
 
 import filelock
 
-from vod2strm.errors import LockedError
+from vod2strm.errors import ConfigError, LockedError
 
 # A status probe (is_locked) holds the lock for a moment; a run that starts in that moment retries
 # briefly instead of reporting a phantom "another run is in progress".
@@ -70,7 +78,10 @@ def run_lock(state_dir: Path, output_root: Path) -> Iterator[Path]:
     needed (it is local and ours).
     """
     state_dir = Path(state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file in the way, read-only, no permission: the setting is unusable
+        raise ConfigError("state_dir", f"cannot create {str(state_dir)!r}: {exc.strerror or exc}") from None
     path = lock_path(state_dir, output_root)
     lock = filelock.FileLock(str(path), timeout=0)
     deadline = time.monotonic() + _PROBE_GRACE_SECONDS
@@ -78,12 +89,16 @@ def run_lock(state_dir: Path, output_root: Path) -> Iterator[Path]:
         try:
             lock.acquire(timeout=0)
             break
-        except filelock.Timeout:
+        except filelock.Timeout:  # an OSError too: caught before the one below
             if time.monotonic() >= deadline:
                 raise LockedError(
                     _locked_message(output_root, path, read_owner(state_dir, output_root))
                 ) from None
             time.sleep(0.02)
+        except OSError as exc:
+            raise ConfigError(
+                "state_dir", f"cannot take the run lock in {str(state_dir)!r}: {exc.strerror or exc}"
+            ) from None
     try:
         _write_owner(path, output_root)
         yield path

@@ -10,7 +10,14 @@ Tables:
 - ``items``: per catalog item key: input fingerprint, the run that last rendered it
   (``render_run``), the last run that saw it in the catalog (``seen_run``), its top folder (so a
   skipped item still claims its name) and its file count.
-- ``files``: per written path: content hash, owning item, kind, and the render that produced it.
+- ``files``: per path: content hash, owning item, kind, and the render that produced it. ``hash`` is
+  the bytes we last put there (NULL: none proven ours); ``pending`` lists other hashes the file may
+  hold while a write-ahead mark is open (``-``: it may be gone), so ownership survives a crash in
+  the middle of a rewrite or a delete; ``kept`` says why a file at the path is not ours to touch
+  (``foreign``: never written by us; ``edited``: written by us and changed since).
+
+A file is *ours* only when its bytes on disk hash to ``hash`` or to one of ``pending``: generate
+replaces, and cleanup deletes, nothing else.
 
 A file is *live* when its item was seen by the latest complete run of its section and the file was
 produced by the item's latest render (``files.render_run = items.render_run``); everything else is
@@ -30,6 +37,7 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,14 +46,14 @@ from typing import Any
 
 from vod2strm.errors import RefusedError, StateError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _BATCH = 500  # SQLite's default variable limit is 32766; stay far below it
 #: Rendered items are committed in groups (see :meth:`Manifest.record_item`): one transaction per
 #: this many rows or this many seconds, whichever comes first. A commit per item cost more than
 #: the rows themselves (about a third of the writer threads' time in a cold run, bench/).
 _GROUP_ROWS = 2000
 _GROUP_SECONDS = 1.0
-#: Most rows one INSERT statement carries (8 columns each: 2,048 variables, SQLite allows 32,766).
+#: Most rows one INSERT statement carries (10 columns each: 2,560 variables, SQLite allows 32,766).
 _ROWS_PER_STATEMENT = 256
 #: Pages of 4 KiB the write-ahead log grows to before it is copied into the database (SQLite's
 #: default is 1,000; see Manifest.open).
@@ -83,6 +91,8 @@ CREATE TABLE IF NOT EXISTS files (
     section TEXT NOT NULL,
     render_run INTEGER NOT NULL,
     size INTEGER NOT NULL DEFAULT 0,
+    pending TEXT,
+    kept TEXT,
     PRIMARY KEY (root, path)
 ) WITHOUT ROWID;
 """
@@ -99,11 +109,11 @@ _UPSERT_ITEM = (
     " seen_run=excluded.seen_run, folder=excluded.folder, root=excluded.root, nfiles=excluded.nfiles",
 )
 _UPSERT_FILE = (
-    "INSERT INTO files (root, path, hash, item_key, kind, section, render_run, size) VALUES ",
-    "(?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO files (root, path, hash, item_key, kind, section, render_run, size, pending, kept) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     " ON CONFLICT (root, path) DO UPDATE SET hash=excluded.hash,"
     " item_key=excluded.item_key, kind=excluded.kind, section=excluded.section,"
-    " render_run=excluded.render_run, size=excluded.size",
+    " render_run=excluded.render_run, size=excluded.size, pending=excluded.pending, kept=excluded.kept",
 )
 
 
@@ -134,6 +144,40 @@ class FileRecord:
     kind: str
     section: str
     size: int
+    pending: str | None = None
+    kept: str | None = None
+
+
+#: Kept-file reasons (``files.kept``).
+FOREIGN = "foreign"
+EDITED = "edited"
+#: In ``files.pending``: a delete was started; the file may be gone.
+_MAYBE_GONE = "-"
+
+
+def owned_hashes(hash_: str | None, pending: str | None) -> tuple[str, ...]:
+    """Every hash of bytes vod2strm may have left at a path (empty: nothing there is ours)."""
+    found = [] if hash_ is None else [hash_]
+    if pending:
+        found += [h for h in pending.split() if h != _MAYBE_GONE and h != hash_]
+    return tuple(found)
+
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """What the manifest knows of one path, for the next render of its item."""
+
+    hash: str | None
+    pending: str | None
+    kept: str | None
+
+    @property
+    def trusted(self) -> str | None:
+        """The hash the file holds for certain (None while a write-ahead mark is open)."""
+        return self.hash if self.pending is None else None
+
+    def owned(self) -> tuple[str, ...]:
+        return owned_hashes(self.hash, self.pending)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +187,11 @@ class Orphan:
     hash: str | None
     kind: str
     section: str
+    pending: str | None = None
+    kept: str | None = None
+
+    def owned(self) -> tuple[str, ...]:
+        return owned_hashes(self.hash, self.pending)
 
 
 class Manifest:
@@ -198,6 +247,8 @@ class Manifest:
             elif int(row[0]) > SCHEMA_VERSION:
                 db.close()
                 raise RefusedError(f"manifest {path} was written by a newer vod2strm; upgrade first")
+            else:
+                _migrate(db, int(row[0]))
         except sqlite3.DatabaseError as exc:
             if db is not None:
                 db.close()
@@ -213,6 +264,12 @@ class Manifest:
                 db.close()
             raise ConfigError("state_dir", f"cannot open the manifest in {state_dir}: {exc}") from None
         return cls(path, db)
+
+    def __enter__(self) -> Manifest:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         with self._lock:
@@ -332,6 +389,27 @@ class Manifest:
             for r in rows
         ]
 
+    # -- ownership of the roots ---------------------------------------------------------------
+
+    def owner_id(self, *, create: bool = True, inherit: str | None = None) -> str | None:
+        """This manifest's id in the markers of the roots it owns (see ``output/marker.py``).
+
+        Random and kept in the manifest rather than derived from the state folder's path: it moves
+        with the manifest when the folder is moved on purpose, and two state folders never share
+        it, whatever their paths look like from different hosts or containers. Made on first need
+        (a manifest from before owners existed gets one then): ``inherit`` when given (a root's
+        marker says this very manifest file owned it before it was recreated), else a new one.
+        ``create=False`` (dry runs, stats) answers None instead of writing.
+        """
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='owner'").fetchone()
+            if row is None and create:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('owner', ?)", (inherit or uuid.uuid4().hex,)
+                )
+                row = self._db.execute("SELECT value FROM meta WHERE key='owner'").fetchone()
+            return None if row is None else str(row[0])
+
     # -- items and files ----------------------------------------------------------------------
 
     def has_files(self) -> bool:
@@ -352,7 +430,11 @@ class Manifest:
 
     def file_hashes(self, item_keys: Sequence[str]) -> dict[tuple[str, str], str | None]:
         """``(root, path) -> hash`` for every file the given items own."""
-        found: dict[tuple[str, str], str | None] = {}
+        return {ident: state.hash for ident, state in self.file_states(item_keys).items()}
+
+    def file_states(self, item_keys: Sequence[str]) -> dict[tuple[str, str], FileState]:
+        """``(root, path) -> FileState`` for every file the given items own."""
+        found: dict[tuple[str, str], FileState] = {}
         with self._lock:
             if self._item_index_deferred:
                 if not self._any_item(item_keys):  # a first run: nothing recorded for them yet
@@ -360,10 +442,10 @@ class Manifest:
                 self.ensure_item_index()
             for batch in _batches(item_keys):
                 marks = ",".join("?" * len(batch))
-                for root, path, digest in self._db.execute(
-                    f"SELECT root, path, hash FROM files WHERE item_key IN ({marks})", batch
+                for root, path, digest, pending, kept in self._db.execute(
+                    f"SELECT root, path, hash, pending, kept FROM files WHERE item_key IN ({marks})", batch
                 ):
-                    found[(root, path)] = digest
+                    found[(root, path)] = FileState(digest, pending, kept)
         return found
 
     def _any_item(self, keys: Sequence[str]) -> bool:
@@ -419,7 +501,10 @@ class Manifest:
         ``executemany`` beside a busy Python thread had not finished 618,000 rows after 15
         minutes, where it takes 7.5 s alone (docs/performance.md).
         """
-        rows = [(f.root, f.path, f.hash, f.item_key, f.kind, f.section, run_id, f.size) for f in files]
+        rows = [
+            (f.root, f.path, f.hash, f.item_key, f.kind, f.section, run_id, f.size, f.pending, f.kept)
+            for f in files
+        ]
         with self._lock:
             if not self._group_items:
                 self._group_started = time.monotonic()
@@ -438,7 +523,7 @@ class Manifest:
         while True:
             with self._lock:
                 page = self._db.execute(
-                    "SELECT f.root, f.path, f.hash, f.kind, f.section FROM files f"
+                    "SELECT f.root, f.path, f.hash, f.kind, f.section, f.pending, f.kept FROM files f"
                     " LEFT JOIN items i ON i.key = f.item_key"
                     " WHERE f.section = ? AND (f.root, f.path) > (?, ?)"
                     " AND (i.key IS NULL OR i.seen_run < ? OR f.render_run != i.render_run)"
@@ -451,13 +536,63 @@ class Manifest:
                 yield Orphan(*row)
             last = (page[-1][0], page[-1][1])
 
-    def count_orphans(self, section: str, complete_run: int) -> int:
+    def count_orphans(self, section: str, complete_run: int) -> dict[str, int]:
+        """Per root: the files of ``section`` that cleanup would delete if they still hold our bytes
+        (orphans not already known to be someone else's)."""
         with self._lock:
-            return self._db.execute(
-                "SELECT COUNT(*) FROM files f LEFT JOIN items i ON i.key = f.item_key WHERE f.section = ?"
-                " AND (i.key IS NULL OR i.seen_run < ? OR f.render_run != i.render_run)",
+            rows = self._db.execute(
+                "SELECT f.root, COUNT(*) FROM files f LEFT JOIN items i ON i.key = f.item_key"
+                " WHERE f.section = ? AND f.kept IS NULL AND (f.hash IS NOT NULL OR f.pending IS NOT NULL)"
+                " AND (i.key IS NULL OR i.seen_run < ? OR f.render_run != i.render_run)"
+                " GROUP BY f.root",
                 (section, complete_run),
-            ).fetchone()[0]
+            )
+            return {root: n for root, n in rows}
+
+    def count_section_files(self, section: str) -> dict[str, int]:
+        """Per root: the files of ``section`` the manifest records (the valve's denominator)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT root, COUNT(*) FROM files WHERE section = ? GROUP BY root", (section,)
+            )
+            return {root: n for root, n in rows}
+
+    def count_seen_items(self, section: str, run_id: int) -> dict[str, int]:
+        """Per root: the items of ``section`` that run ``run_id`` (or a later one) saw in the catalog."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT root, COUNT(*) FROM items WHERE section = ? AND seen_run >= ? GROUP BY root",
+                (section, run_id),
+            )
+            return {root: n for root, n in rows}
+
+    def mark_kept(self, paths: Sequence[tuple[str, str]], reason: str) -> None:
+        """Record that the files at ``paths`` are not ours to touch (``FOREIGN`` or ``EDITED``)."""
+        with self._lock:
+            self._db.executemany(
+                "UPDATE files SET kept = ? WHERE root = ? AND path = ?", [(reason, *p) for p in paths]
+            )
+
+    def render_kept_again(self, reasons: Sequence[str]) -> None:
+        """Clear the fingerprint of every item holding a file kept for one of ``reasons``, so the
+        run renders it and offers that file to the writer again (a setting now hands it over)."""
+        marks = ",".join("?" * len(reasons))
+        with self._lock:
+            self._db.execute(
+                "UPDATE items SET fingerprint = NULL WHERE key IN"
+                f" (SELECT item_key FROM files WHERE kept IN ({marks}))",
+                tuple(reasons),
+            )
+
+    def iter_kept_files(self) -> Iterator[tuple[str, str, str]]:
+        """Every ``(root, path, reason)`` the manifest records as someone else's, in path order."""
+        return self._iter_files("root, path, kept", "kept IS NOT NULL")
+
+    def count_kept_files(self) -> dict[str, int]:
+        """Kept files per reason."""
+        with self._lock:
+            rows = self._db.execute("SELECT kept, COUNT(*) FROM files WHERE kept IS NOT NULL GROUP BY kept")
+            return {reason: n for reason, n in rows}
 
     def prune_items(self, section: str, complete_run: int) -> None:
         """Forget items gone from the catalog once none of their files is left."""
@@ -475,31 +610,34 @@ class Manifest:
                 return self._db.execute("SELECT COUNT(*) FROM files").fetchone()[0]
             return self._db.execute("SELECT COUNT(*) FROM files WHERE section=?", (section,)).fetchone()[0]
 
-    def mark_rewriting(self, files: Sequence[tuple[str, tuple[str, str]]]) -> None:
+    def mark_rewriting(self, files: Sequence[tuple[str, tuple[str, str], str]]) -> None:
         """Before generate replaces files it recorded with new bytes: write-ahead for a crash.
 
-        ``files``: ``(item key, (root, path))`` pairs. Until an item is recorded again, its files
-        may hold old or new bytes; a crash in between must leave records that say so (hash NULL:
-        "ours, bytes unknown") and an item that renders again (fingerprint NULL) — not old hashes
-        next to new bytes, which would let cleanup report our own file as changed by someone, or
-        leave the new bytes for good if the catalog changed back before the next run. One
-        transaction, committed before the caller writes.
+        ``files``: ``(item key, (root, path), new hash)``. Until an item is recorded again, its files
+        may hold old or new bytes; a crash in between must leave records that say so — the new
+        hash joins ``pending`` (both are ours: the next run replaces either, and cleanup deletes
+        either) and the item renders again (fingerprint NULL) — not old hashes alone beside new
+        bytes, which would make our own file look edited by someone, or leave the new bytes for good
+        if the catalog changed back before the next run. One transaction, committed before the
+        caller writes.
         """
-        keys = sorted({key for key, _ in files})
+        keys = sorted({key for key, _, _ in files})
         with self.transaction():
             self._db.executemany("UPDATE items SET fingerprint = NULL WHERE key = ?", [(k,) for k in keys])
             self._db.executemany(
-                "UPDATE files SET hash = NULL WHERE root = ? AND path = ?", [ident for _, ident in files]
+                "UPDATE files SET pending = TRIM(COALESCE(pending, '') || ' ' || ?)"
+                " WHERE root = ? AND path = ?",
+                [(digest, *ident) for _, ident, digest in files],
             )
 
     def mark_deleting(self, paths: Sequence[tuple[str, str]]) -> None:
-        """Before cleanup deletes files: their bytes are no longer known, their items render again.
+        """Before cleanup deletes files: they may be gone, their items render again.
 
         ``paths``: ``(root, path)`` pairs. A crash between the delete and :meth:`forget_files`
-        then leaves records that say "ours, bytes unknown" (hash NULL) instead of claiming bytes
-        that are gone: the next cleanup retries them without a content check, and an item that
-        comes back to the catalog is rendered and its files written again, instead of being
-        skipped as unchanged while its files are missing. One transaction.
+        then leaves records that say "ours, maybe gone" (``-`` in ``pending``, the hash kept for
+        ownership) instead of claiming bytes that may be gone: the next cleanup checks them again
+        by content, and an item that comes back to the catalog is rendered and its files written
+        again, instead of being skipped as unchanged while its files are missing. One transaction.
         """
         with self.transaction():
             self._db.executemany(
@@ -507,7 +645,11 @@ class Manifest:
                 " WHERE key = (SELECT item_key FROM files WHERE root = ? AND path = ?)",
                 paths,
             )
-            self._db.executemany("UPDATE files SET hash = NULL WHERE root = ? AND path = ?", paths)
+            self._db.executemany(
+                f"UPDATE files SET pending = TRIM(COALESCE(pending, '') || ' {_MAYBE_GONE}')"
+                " WHERE root = ? AND path = ?",
+                paths,
+            )
 
     def forget_files(self, paths: Sequence[tuple[str, str]]) -> None:
         with self._lock:
@@ -521,11 +663,16 @@ class Manifest:
 
     def iter_files_with_size(self) -> Iterator[tuple[str, str, int]]:
         """Every ``(root, path, size)`` in (root, path) byte order, in bounded pages."""
+        return self._iter_files("root, path, size")
+
+    def _iter_files(self, columns: str, where: str = "1") -> Iterator[Any]:
+        """Rows of ``files`` (``columns`` start with root, path) in (root, path) byte order, read in
+        keyset pages so memory stays bounded and the lock is held one page at a time."""
         last = ("", "")
         while True:
             with self._lock:
                 page = self._db.execute(
-                    "SELECT root, path, size FROM files WHERE (root, path) > (?, ?)"
+                    f"SELECT {columns} FROM files WHERE ({where}) AND (root, path) > (?, ?)"
                     " ORDER BY root, path LIMIT ?",
                     (*last, _BATCH),
                 ).fetchall()
@@ -583,6 +730,28 @@ class _Connection:
             f"manifest {self._path}: {reason}; free space in (or repair) {self._path.parent} and run "
             "again: the files already written are kept, and the next run adopts them unchanged"
         )
+
+
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    """Bring a manifest of an older schema up to :data:`SCHEMA_VERSION`, in place and at once.
+
+    Version 1 had no ``pending``/``kept`` columns: its hash NULL meant "ours, bytes unknown", which
+    now reads "not proven ours", the safe side (such a file is never replaced or deleted unless its
+    bytes equal what we would write).
+    """
+    if version >= SCHEMA_VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        columns = {row[1] for row in db.execute("PRAGMA table_info(files)")}
+        for column in ("pending", "kept"):
+            if column not in columns:
+                db.execute(f"ALTER TABLE files ADD COLUMN {column} TEXT")
+        db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def _create(path: Path, output_root: Path) -> None:

@@ -20,9 +20,15 @@ Why it is shaped like this (measurements in ``shared/tools/README.md``):
 - **Folders made once per run.** A thread-safe cache remembers folders known to exist; the first
   batch for a folder costs one ``mkdir`` round trip (more only for missing parents); the folders the
   writer actually creates get ``dir_mode``/``group``.
-- **Never rewrite identical bytes.** In a folder that existed before the run, a file is first read;
-  if it already holds exactly the new bytes it is kept (``adopted``), so its mtime never moves
-  (Jellyfin re-probes any file whose mtime changes). Folders created in this run are never read.
+- **Never rewrite identical bytes, never write over what is not ours.** In a folder that existed
+  before the run, a file already at our path is first read. If it holds exactly the new bytes it is
+  kept (``adopted``), so its mtime never moves (Jellyfin re-probes any file whose mtime changes).
+  Otherwise it is replaced only when its bytes are provably ours: their hash is one the caller
+  says vod2strm wrote there (``owned``). Any other file is the user's: a file we never wrote
+  (``kept="foreign"``) or one we wrote that a person or program changed since (``kept="edited"``)
+  is left byte for byte, unless the run's settings hand such files over on purpose
+  (``take_over_foreign_files``, ``overwrite_edited_files``). Folders created in this run are never
+  read.
 - **Every file is reported once**, from the worker thread: written, adopted, failed (``ok=False``
   with the ``OSError``), or ``skipped=True`` (never attempted: the run was cancelled or stopped on
   a fatal error; ``error`` is None). A failed file does not stop its folder's others. Files
@@ -48,7 +54,7 @@ import posixpath
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +64,7 @@ from vod2strm.errors import ConfigError
 from vod2strm.library.items import FolderFiles, OutputFile
 from vod2strm.output.atomic import is_temp_name
 from vod2strm.output.fs import MISSING_ERRNOS, LocalFS
+from vod2strm.output.manifest import content_hash
 from vod2strm.output.throttle import AimdThrottle
 
 if TYPE_CHECKING:
@@ -85,6 +92,14 @@ ROOT_PROBE_ERRNOS = frozenset(
     }
 )
 
+#: Most bytes read to decide whether an existing file at our path is ours. Our files are a few KB;
+#: a larger file was never written by us, and its hash (of the first bytes) matches nothing.
+OWNERSHIP_READ_LIMIT = 1 << 20
+
+#: What ``owned`` maps a relpath to: the hashes of bytes vod2strm may have left there.
+Owned = Mapping[str, Sequence[str]]
+NOTHING_OWNED: Owned = {}
+
 #: Errors about one path (permissions, a name the share rejects, a file where a folder should be):
 #: they say nothing about load, so they neither cut the throttle nor count towards a fatal streak.
 PATH_ERRNOS = frozenset(
@@ -109,8 +124,10 @@ class WriteResult:
 
     ``ok``: the new bytes are in place. ``adopted`` (with ``ok``): they already were - an existing
     file with exactly these bytes was kept as it is (no write, mtime unchanged). ``skipped``: never
-    attempted (cancel or fatal stop); the old file, if any, is untouched. Otherwise ``error`` says
-    why the write failed (the old file is kept).
+    attempted (cancel or fatal stop); the old file, if any, is untouched. ``kept``: a file that is
+    not ours stands at the path and was left as it is: ``"foreign"`` (never written by vod2strm)
+    or ``"edited"`` (written by vod2strm, changed since). Otherwise ``error`` says why the write
+    failed (the old file is kept).
     """
 
     relpath: str
@@ -120,6 +137,7 @@ class WriteResult:
     skipped: bool = False
     adopted: bool = False
     file: OutputFile | None = None
+    kept: str | None = None
 
 
 class Writer:
@@ -148,6 +166,8 @@ class Writer:
         self._file_mode = settings.file_mode
         self._dir_mode = settings.dir_mode
         self._gid = resolve_group(settings.group)
+        self._take_over_foreign = settings.take_over_foreign_files
+        self._overwrite_edited = settings.overwrite_edited_files
         self._clock = clock
         workers = settings.max_workers
         self.throttle = throttle if throttle is not None else AimdThrottle(settings.min_workers, workers)
@@ -177,6 +197,7 @@ class Writer:
         self.adopted = 0
         self.failed = 0
         self.skipped = 0
+        self.kept = 0
         self.folders_created = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -231,18 +252,18 @@ class Writer:
         batch: FolderFiles,
         *,
         root: Path | None = None,
-        adopt: bool = True,
+        owned: Owned = NOTHING_OWNED,
         if_missing: frozenset[str] = frozenset(),
     ) -> bool:
         """Queue one folder's files; blocks while ``max_pending`` batches are queued or running.
 
-        ``adopt`` (default): before writing a file into a folder that existed before this run,
-        read what is there; identical bytes are kept untouched and reported ``adopted`` (taking
-        over an existing tree, ``--verify``, a manifest that lags behind the share). A read costs
-        fewer round trips than a write and never changes an mtime (Jellyfin re-probes any file
-        whose mtime moves). Pass ``adopt=False`` for files known to differ from what is on disk
-        (the manifest holds an older hash) to save that read. Folders created in this run are
-        never read.
+        Before writing a file into a folder that existed before this run, what is at its path is
+        read: identical bytes are kept untouched and reported ``adopted`` (an existing tree,
+        ``--verify``, a manifest that lags behind the share); a read costs fewer round trips than
+        a write and never changes an mtime (Jellyfin re-probes any file whose mtime moves). Other
+        bytes are replaced only when their hash is in ``owned[relpath]`` (the hashes of bytes
+        vod2strm recorded there); anything else is reported ``kept`` and left alone. Folders
+        created in this run are never read.
 
         ``if_missing``: relpaths to write only when the folder has no entry of that name
         (``--verify``: the manifest says they hold our bytes; a file deleted by hand comes back).
@@ -257,9 +278,11 @@ class Writer:
         when the writer has stopped. Raises ValueError for a path that would leave the root.
         """
         check_batch(batch)
-        return self.submit_checked(batch, Path(root) if root is not None else self.root, adopt, if_missing)
+        return self.submit_checked(batch, Path(root) if root is not None else self.root, owned, if_missing)
 
-    def submit_checked(self, batch: FolderFiles, base: Path, adopt: bool, if_missing: frozenset[str]) -> bool:
+    def submit_checked(
+        self, batch: FolderFiles, base: Path, owned: Owned, if_missing: frozenset[str]
+    ) -> bool:
         """:meth:`submit` for a batch that passed :func:`check_batch` already: the writer process
         checks every batch before it crosses the pipe, and checking it again in the child cost ~4%
         of the child's CPU."""
@@ -285,10 +308,10 @@ class Writer:
                 # threads used ~3 of the writer process's ~8.5 s of CPU; docs/performance.md).
                 self._idle.wait_for(lambda: self._outstanding == 1)
         if inline:
-            self._run_batch(batch, base, adopt, if_missing, True)
+            self._run_batch(batch, base, owned, if_missing, True)
             return True
         try:
-            self._pool.submit(self._run_batch, batch, base, adopt, if_missing)
+            self._pool.submit(self._run_batch, batch, base, owned, if_missing)
         except BaseException:
             self._task_done()
             raise
@@ -296,20 +319,20 @@ class Writer:
 
     def submit_many(
         self,
-        batches: Sequence[tuple[FolderFiles, bool, frozenset[str]]],
+        batches: Sequence[tuple[FolderFiles, Owned, frozenset[str]]],
         *,
         cancel: threading.Event | None = None,
     ) -> int:
-        """:meth:`submit` each ``(batch, adopt, if_missing)``; how many were accepted.
+        """:meth:`submit` each ``(batch, owned, if_missing)``; how many were accepted.
 
         ``cancel`` (the run's event) is obeyed between batches: :meth:`submit` may block for a
         while behind a slow share, and the batches after a cancel are skipped, not written.
         """
         accepted = 0
-        for batch, adopt, if_missing in batches:
+        for batch, owned, if_missing in batches:
             if cancel is not None and cancel.is_set():
                 self.cancel()
-            accepted += self.submit(batch, adopt=adopt, if_missing=if_missing)
+            accepted += self.submit(batch, owned=owned, if_missing=if_missing)
         return accepted
 
     def verify_folder(
@@ -327,6 +350,7 @@ class Writer:
                 "adopted": self.adopted,
                 "failed": self.failed,
                 "skipped": self.skipped,
+                "kept": self.kept,
                 "folders_created": self.folders_created,
                 "batches_pending": self._outstanding,
                 "stopped": self._stop.is_set(),
@@ -338,12 +362,12 @@ class Writer:
     # -- inside the pool ------------------------------------------------------------------------
 
     def _run_batch(
-        self, batch: FolderFiles, base: Path, adopt: bool, if_missing: frozenset[str], inline: bool = False
+        self, batch: FolderFiles, base: Path, owned: Owned, if_missing: frozenset[str], inline: bool = False
     ) -> None:
         written: list[OutputFile] = []  # files that got their new bytes, reported with the batch
         cursor = [0]  # files[:cursor[0]] have their outcome (for the crash path)
         try:
-            self._write_batch(batch, base, adopt, if_missing, written, cursor, inline)
+            self._write_batch(batch, base, owned, if_missing, written, cursor, inline)
         except BaseException as exc:  # a bug must not leave files unreported or the run hanging
             with self._lock:
                 if self._unexpected is None:
@@ -358,7 +382,7 @@ class Writer:
         self,
         batch: FolderFiles,
         base: Path,
-        adopt: bool,
+        owned: Owned,
         if_missing: frozenset[str],
         written: list[OutputFile],
         cursor: list[int],
@@ -396,9 +420,10 @@ class Writer:
             else:
                 listing = self._listing.get(folder)
         present: set[str] | None = set() if fresh else None
+        odd: frozenset[str] | set[str] = frozenset()  # entries that are not regular files
         if first_visit:
             try:
-                present = self._list_and_sweep(Path(folder))
+                present, odd = self._list_and_sweep(Path(folder))
             except OSError as exc:
                 self._classify(exc, base, folder)
                 self._fail_all(files, exc)
@@ -438,12 +463,13 @@ class Writer:
                         cursor[0] = len(files)
                         return
                 error: OSError | None = None
-                adopted = False
+                verdict: str | None = None  # None: write; "same": adopted; otherwise why it is kept
                 started = clock()
                 try:
                     target = prefix + f.relpath
-                    adopted = adopt and exists and self._same_bytes(target, f.data)
-                    if not adopted:
+                    if exists:
+                        verdict = self._verdict(target, f, owned.get(f.relpath), f.relpath[name_at:] in odd)
+                    if verdict is None:
                         write_atomic(target, f.data, **options)
                 except OSError as exc:
                     error = exc
@@ -463,10 +489,12 @@ class Writer:
                 if self._consecutive_errors:  # read without the lock: only a streak needs it
                     with self._lock:
                         self._consecutive_errors = 0
-                if adopted:
+                if verdict is None:
+                    written.append(f)
+                elif verdict == "same":
                     self._report(WriteResult(f.relpath, f.kind, True, None, adopted=True, file=f))
                 else:
-                    written.append(f)
+                    self._report(WriteResult(f.relpath, f.kind, False, None, kept=verdict, file=f))
             cursor[0] = len(files)
         finally:
             if unobserved:
@@ -474,8 +502,9 @@ class Writer:
             if holding:
                 throttle.release(None)
 
-    def _list_and_sweep(self, folder: Path) -> set[str]:
-        """Names in a pre-existing folder (one listing); removes the temp files found there.
+    def _list_and_sweep(self, folder: Path) -> tuple[set[str], set[str]]:
+        """Names in a pre-existing folder (one listing), and those that are not regular files
+        (symlinks, folders: never ours); removes the temp files found there.
 
         Every temp file found is stale, whatever its mtime: the run lock keeps other runs out of
         this root, and no batch of this run writes into the folder until its first listing is
@@ -484,6 +513,7 @@ class Writer:
         file that cannot be removed is left for a later run; it never fails the batch.
         """
         names: set[str] = set()
+        odd: set[str] = set()
         for entry in self._fs.scandir(folder):
             if entry.is_file and is_temp_name(entry.name):
                 try:
@@ -493,14 +523,32 @@ class Writer:
                 self.temps_swept += 1
                 continue
             names.add(entry.name)
-        return names
+            if not entry.is_file:
+                odd.add(entry.name)
+        return names, odd
 
-    def _same_bytes(self, target: str, data: bytes) -> bool:
-        """Whether ``target`` already holds exactly ``data`` (any read failure: no, write instead)."""
-        try:
-            return self._fs.read_bytes(target, len(data) + 1) == data
-        except OSError:
-            return False
+    def _verdict(self, target: str, f: OutputFile, hashes: Sequence[str] | None, odd: bool) -> str | None:
+        """What to do with a file that may already stand at ``target``: None (write), ``"same"``
+        (adopt: it holds our new bytes), or why it is kept (``"foreign"``, ``"edited"``).
+
+        Ownership is decided by bytes we can prove we wrote, never by the path alone: a share that
+        also holds the user's files may have one exactly where ours would go. A read that fails for
+        another reason than "nothing there" raises: a file we cannot read is not overwritten.
+        """
+        if odd:  # a symlink or a folder the user put there: never ours
+            current = None
+        else:
+            try:
+                current = self._fs.read_bytes(target, OWNERSHIP_READ_LIMIT)
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+            if current == f.data:
+                return "same"
+        if hashes:
+            if current is not None and content_hash(current) in hashes:
+                return None
+            return None if self._overwrite_edited else "edited"
+        return None if self._take_over_foreign else "foreign"
 
     def _ensure_folder(self, folder: str, root: str) -> None:
         if folder == root:
@@ -563,10 +611,12 @@ class Writer:
             self._report(WriteResult(f.relpath, f.kind, False, error, file=f))
 
     def _report(self, result: WriteResult) -> None:
-        """One file that did not simply get its new bytes: adopted, failed or skipped."""
+        """One file that did not simply get its new bytes: adopted, kept, failed or skipped."""
         with self._lock:
             if result.adopted:
                 self.adopted += 1
+            elif result.kept:
+                self.kept += 1
             elif result.skipped:
                 self.skipped += 1
             else:

@@ -26,7 +26,10 @@ thread of its own, so a ``cancel`` takes effect at once, ahead of the batches st
 The child never outlives the run: on Linux it asks the kernel for SIGKILL when its parent dies
 (``PR_SET_PDEATHSIG``), so a killed run cannot leave writes going on behind the next run's lock;
 elsewhere it stops when its stdin closes. It ignores SIGINT and SIGTERM (sent to the whole process
-group by a terminal or by the Dispatcharr job control): the parent cancels it at a safe point.
+group by a terminal or by the Dispatcharr job control), from its first instruction on (it starts
+with both blocked): the parent cancels it at a safe point. A child whose parent is gone, or whose
+pipes broke, ends at once and silently: there is nobody left to report to, and a traceback there
+reached the terminal of a run that had already ended.
 """
 
 from __future__ import annotations
@@ -43,20 +46,29 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import vod2strm
 from vod2strm.library.items import FolderFiles, OutputFile
-from vod2strm.output.writer import Writer, WriteResult, check_batch
+from vod2strm.output.writer import NOTHING_OWNED, Owned, Writer, WriteResult, check_batch
 
 if TYPE_CHECKING:
     from vod2strm.conf import Settings
 
 #: The settings the child's Writer reads.
-_WRITER_SETTINGS = ("fsync", "file_mode", "dir_mode", "group", "min_workers", "max_workers")
+_WRITER_SETTINGS = (
+    "fsync",
+    "file_mode",
+    "dir_mode",
+    "group",
+    "min_workers",
+    "max_workers",
+    "take_over_foreign_files",
+    "overwrite_edited_files",
+)
 #: The child sends a results frame once its finished batches hold this many files, or this many
 #: batches are finished (fewer frames, fewer GIL handoffs in the parent; but the parent's room for
 #: more, _MAX_FOLDERS batches, must not wait on a frame for long).
@@ -65,6 +77,9 @@ _BATCHES_PER_FRAME = 32
 #: How long a finished result may wait in the child before it is sent anyway.
 _IDLE_SEND_SECONDS = 0.05
 _PR_SET_PDEATHSIG = 1
+#: The child's status when its parent is gone (nobody reads it, unless the parent broke its pipes).
+_PARENT_GONE = 1
+_STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 _PIPE_BYTES = 1 << 20
 #: How often a submit waiting for room looks at the run's cancel event.
 _CANCEL_POLL_SECONDS = 0.1
@@ -124,13 +139,14 @@ class WriterProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (import_root, env.get("PYTHONPATH", "")) if p)
         # -P: never import from the working folder (``-m`` would put it first on sys.path), so the
         # child runs the same vod2strm as this process, found through PYTHONPATH.
-        self._proc = subprocess.Popen(
-            [sys.executable, "-P", "-m", __name__, str(os.getpid())],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
-            close_fds=True,
-        )
+        with _stop_signals_blocked():
+            self._proc = subprocess.Popen(
+                [sys.executable, "-P", "-m", __name__, str(os.getpid())],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                env=env,
+                close_fds=True,
+            )
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._stdin: IO[bytes] = self._proc.stdin
         for pipe in (self._proc.stdin, self._proc.stdout):
@@ -157,18 +173,18 @@ class WriterProcess:
         return self._stopped.is_set()
 
     def submit(
-        self, batch: FolderFiles, *, adopt: bool = True, if_missing: frozenset[str] = frozenset()
+        self, batch: FolderFiles, *, owned: Owned = NOTHING_OWNED, if_missing: frozenset[str] = frozenset()
     ) -> bool:
         """Queue one folder's files in the child; blocks while its queue (and the pipe) is full."""
-        return self.submit_many([(batch, adopt, if_missing)]) == 1
+        return self.submit_many([(batch, owned, if_missing)]) == 1
 
     def submit_many(
         self,
-        batches: Sequence[tuple[FolderFiles, bool, frozenset[str]]],
+        batches: Sequence[tuple[FolderFiles, Owned, frozenset[str]]],
         *,
         cancel: threading.Event | None = None,
     ) -> int:
-        """Queue ``(batch, adopt, if_missing)`` triples, as many to a frame as the child has room for.
+        """Queue ``(batch, owned, if_missing)`` triples, as many to a frame as the child has room for.
 
         Why frames of several: one frame per batch (an episode, a movie) cost a pickle call and a
         pipe write here, and a wake-up of the child's reader there, per one or two files. Returns
@@ -191,7 +207,7 @@ class WriterProcess:
                     continue  # look at the cancel event again
                 end, frame = sent, []
                 while end < len(batches):
-                    batch, adopt, if_missing = batches[end]
+                    batch, owned, if_missing = batches[end]
                     count = len(batch.files)
                     if end > sent and not self._has_room(count):
                         break
@@ -200,7 +216,7 @@ class WriterProcess:
                     seq = self._next_seq
                     self._next_seq += 1
                     self._sent[seq] = batch
-                    frame.append(_wire(seq, batch, adopt, if_missing))
+                    frame.append(_wire(seq, batch, owned, if_missing))
                     end += 1
             if not self._send(("batches", frame)):
                 # The child is gone: these files will never be reported by it.
@@ -352,6 +368,23 @@ class WriterProcess:
             self.cancel()
 
 
+@contextlib.contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """SIGINT and SIGTERM held back in this thread while the child starts, which inherits the mask.
+
+    Why: until the child's ``main`` ignores them, a Ctrl-C or a cancel sent to the process group
+    would end it with a traceback (SIGINT) or kill it (SIGTERM), and the run would fail instead of
+    stopping at a safe point. The mask crosses ``exec`` and the child starts with both held;
+    ignoring them there discards any that came meanwhile. Here they are only delayed: the kernel
+    delivers them once the mask is restored.
+    """
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 def _widen(pipe: IO[bytes]) -> None:
     """Linux: a 1 MiB pipe (default 64 KiB) holds a whole stage of rendered files (~2,000, see
     ``jobs/generate.py``), so the child keeps writing while the parent renders the next one."""
@@ -359,12 +392,12 @@ def _widen(pipe: IO[bytes]) -> None:
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
 
 
-def _wire(seq: int, batch: FolderFiles, adopt: bool, if_missing: frozenset[str]) -> tuple:
+def _wire(seq: int, batch: FolderFiles, owned: Owned, if_missing: frozenset[str]) -> tuple:
     """A batch as plain tuples for the pipe: pickling the dataclasses themselves took 3.4 µs per
     file (each object goes through ``__reduce_ex__``) against 1.0 µs for building and pickling
     these tuples, and unpickling 1.1 µs against 0.65 µs with the objects rebuilt (timeit, a stage
     of 20,000 episode files)."""
-    return seq, batch.folder, tuple([(f.relpath, f.data, f.kind) for f in batch.files]), adopt, if_missing
+    return seq, batch.folder, tuple([(f.relpath, f.data, f.kind) for f in batch.files]), owned, if_missing
 
 
 class _NumberedBatch(FolderFiles):
@@ -374,17 +407,17 @@ class _NumberedBatch(FolderFiles):
 
 
 def _unwire(
-    seq: int, folder: str, files: Sequence[tuple[str, bytes, str]], adopt: bool, if_missing: frozenset[str]
-) -> tuple[_NumberedBatch, bool, frozenset[str]]:
+    seq: int, folder: str, files: Sequence[tuple[str, bytes, str]], owned: Owned, if_missing: frozenset[str]
+) -> tuple[_NumberedBatch, Owned, frozenset[str]]:
     """:func:`_wire` undone, in the child."""
     batch = _NumberedBatch(folder, tuple([OutputFile(*f) for f in files]))
     batch.seq = seq
-    return batch, adopt, if_missing
+    return batch, owned, if_missing
 
 
 def _result(fields: tuple) -> WriteResult:
-    relpath, kind, ok, error, skipped, adopted = fields
-    return WriteResult(relpath, kind, ok, _oserror(error), skipped=skipped, adopted=adopted)
+    relpath, kind, ok, error, skipped, adopted, kept = fields
+    return WriteResult(relpath, kind, ok, _oserror(error), skipped=skipped, adopted=adopted, kept=kept)
 
 
 def _error_fields(error: OSError | None) -> tuple | None:
@@ -423,7 +456,7 @@ class _Outbox:
         self._thread.start()
 
     def result(self, outcome: WriteResult) -> None:
-        """One file that did not simply get its new bytes (adopted, failed, skipped)."""
+        """One file that did not simply get its new bytes (adopted, kept, failed, skipped)."""
         fields = (
             outcome.relpath,
             outcome.kind,
@@ -431,6 +464,7 @@ class _Outbox:
             _error_fields(outcome.error),
             outcome.skipped,
             outcome.adopted,
+            outcome.kept,
         )
         with self._cond:
             self._results.append(fields)
@@ -481,10 +515,13 @@ class _Outbox:
                 self._fatal_sent = True
                 frames.append(("fatal", *fatal))
             frames += control
-            for frame in frames:
-                pickle.dump(frame, self._stream, protocol=pickle.HIGHEST_PROTOCOL)
-            if frames:
-                self._stream.flush()
+            try:
+                for frame in frames:
+                    pickle.dump(frame, self._stream, protocol=pickle.HIGHEST_PROTOCOL)
+                if frames:
+                    self._stream.flush()
+            except (OSError, ValueError):  # a broken pipe: the parent is gone or stopped listening
+                _parent_gone()
             if any(frame[0] == "closed" for frame in control):
                 return
 
@@ -526,8 +563,8 @@ def _serve(commands: IO[bytes], writer: Writer, outbox: _Outbox) -> str:
             if kind == "batches":
                 root = writer.root
                 for wired in message[1]:
-                    batch, adopt, if_missing = _unwire(*wired)
-                    writer.submit_checked(batch, root, adopt, if_missing)  # checked by the parent
+                    batch, owned, if_missing = _unwire(*wired)
+                    writer.submit_checked(batch, root, owned, if_missing)  # checked by the parent
             elif kind == "flush":
                 writer.join()
                 outbox.control(("flushed", message[1]))
@@ -549,15 +586,24 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def _parent_gone() -> NoReturn:
+    """End the child now and silently (no traceback, no flush of a broken pipe at exit)."""
+    os._exit(_PARENT_GONE)
+
+
 def main(argv: list[str]) -> int:
+    for signum in _STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)  # also discards those held since the start
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     parent_pid = int(argv[0])
     _die_with_parent(parent_pid)
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_IGN)
     commands = sys.stdin.buffer
     results = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print must never corrupt the frames
-    _, root, config = pickle.load(commands)
+    try:
+        _, root, config = pickle.load(commands)
+    except (EOFError, OSError, pickle.UnpicklingError):
+        _parent_gone()
     made: list[Writer] = []  # the outbox asks for the writer's state before it may exist
 
     def fatal_state() -> tuple | None:

@@ -3,13 +3,23 @@
 Paths default to the working directory, so ``make demo`` leaves ``library/`` and ``state/``
 next to the checkout. Every ``VOD2STRM`` key can also come from an environment variable named
 ``VOD2STRM_<KEY>`` (upper case), handy for cron and containers.
+
+Errors found while this module is imported (a malformed ``DATABASE_URL``, a misspelt
+``VOD2STRM_`` variable, a bad ``VOD2STRM_LOG_LEVEL``) are raised as ``ImproperlyConfigured``:
+``manage.py`` and ``python -m vod2strm`` report that as one line and exit 2, where any other
+exception would be a traceback.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
+from vod2strm.conf import from_environment
+from vod2strm.errors import ConfigError
 from vod2strm.standalone.database_url import parse as parse_database_url
 
 WORK_DIR = Path.cwd()
@@ -68,25 +78,38 @@ USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"
 
+
+def _log_level(value: str) -> str | int:
+    """``VOD2STRM_LOG_LEVEL`` as logging takes it: a level name (any case) or a number."""
+    text = value.strip().upper() or "WARNING"
+    if text.isdigit():
+        return int(text)
+    if text not in logging.getLevelNamesMapping():
+        names = ", ".join(n for n in logging.getLevelNamesMapping() if n not in ("WARN", "FATAL"))
+        raise ImproperlyConfigured(f"VOD2STRM_LOG_LEVEL: must be one of {names}; got {value!r}")
+    return text
+
+
+try:
+    _ENVIRONMENT = from_environment(os.environ)
+except ConfigError as exc:
+    raise ImproperlyConfigured(str(exc)) from None
+
 VOD2STRM = {
     "CATALOG": "standalone",
     "output_root": str(WORK_DIR / "library"),
     "state_dir": str(WORK_DIR / "state"),
+    **_ENVIRONMENT,
 }
-VOD2STRM.update(
-    {
-        # CATALOG is the one upper-case key (it picks the home, not a plugin field).
-        (lambda k: "CATALOG" if k == "catalog" else k)(key[len("VOD2STRM_") :].lower()): value
-        for key, value in os.environ.items()
-        if key.startswith("VOD2STRM_") and key != "VOD2STRM_LOG_LEVEL" and value != ""
-    }
-)
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},
     "loggers": {
-        "vod2strm": {"handlers": ["stderr"], "level": os.environ.get("VOD2STRM_LOG_LEVEL", "WARNING")}
+        "vod2strm": {
+            "handlers": ["stderr"],
+            "level": _log_level(os.environ.get("VOD2STRM_LOG_LEVEL", "")),
+        }
     },
 }

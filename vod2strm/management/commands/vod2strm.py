@@ -1,23 +1,26 @@
 """``manage.py vod2strm <command>``: the command-line door (DESIGN.md section 10).
 
-Thin by design: parse flags, build the run's Settings, call one job, render its result. Progress
-and logs go to stderr; with ``--json`` stdout carries exactly one JSON object, failures included.
+Thin by design: parse flags, build the run's Settings, call one job (or one run of
+:mod:`vod2strm.application`), render its result. Progress and logs go to stderr; with ``--json``
+stdout carries exactly one JSON object, failures included. Ctrl-C and SIGTERM are handled by
+:mod:`vod2strm.interrupt` for the whole command, so they end it with one line and status 130.
 """
 
 from __future__ import annotations
 
 import json
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, InterfaceError, OperationalError
 
-from vod2strm import conf
+from vod2strm import application, conf, interrupt
 from vod2strm.errors import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Vod2strmError
+
+#: Boolean flags that switch on the setting of the same name for one run.
+_SETTING_FLAGS = ("take_over_foreign_files", "overwrite_edited_files")
 
 COMMANDS = ("demo", "generate", "cleanup", "stats", "fetch-episodes", "bundle")
 
@@ -48,10 +51,24 @@ class Command(BaseCommand):
         gen.add_argument("--verify", action="store_true", help="list folders and restore missing files")
         gen.add_argument("--cleanup", action="store_true", help="run cleanup after a complete generate")
         gen.add_argument("--fetch-episodes", action="store_true", help="fetch missing episodes first")
+        gen.add_argument(
+            "--take-over-foreign-files",
+            action="store_true",
+            help="overwrite files at vod2strm's paths that it did not write, and make them its own",
+        )
+        gen.add_argument(
+            "--overwrite-edited-files",
+            action="store_true",
+            help="rewrite files vod2strm wrote that a person or program changed since",
+        )
 
         clean = common(sub.add_parser("cleanup", help="remove files the catalog no longer produces"))
         clean.add_argument("--dry-run", action="store_true", help="list what would go, delete nothing")
-        clean.add_argument("--force", action="store_true", help="override the safety valve")
+        clean.add_argument(
+            "--force",
+            action="store_true",
+            help="override the safety valve (never deletes a file that is not vod2strm's)",
+        )
 
         stats = common(sub.add_parser("stats", help="catalog and library counts"))
         stats.add_argument("--scan", action="store_true", help="also walk the output folder")
@@ -72,30 +89,42 @@ class Command(BaseCommand):
         handler: Callable[[dict[str, Any]], tuple[int, dict[str, Any], str]] = getattr(
             self, "do_" + action.replace("-", "_")
         )
-        try:
-            code, data, text = handler(options)
-        except Vod2strmError as exc:
-            code, data, text = exc.exit_code, {"error": str(exc), "exit": exc.exit_code}, ""
-            self.stderr.write(f"vod2strm: {exc}")
-        except (OperationalError, InterfaceError) as exc:
-            message = f"database unreachable: {str(exc).strip().splitlines()[0] if str(exc) else exc}"
-            code, data, text = EXIT_CONFIG, {"error": message, "exit": EXIT_CONFIG}, ""
+        with interrupt.handling(json_output=as_json):
+            try:
+                code, data, text = handler(options)
+            except Vod2strmError as exc:
+                code, data, text = exc.exit_code, {"error": str(exc), "exit": exc.exit_code}, ""
+                self._error_line(str(exc))
+            except (OperationalError, InterfaceError) as exc:
+                message = f"database unreachable: {str(exc).strip().splitlines()[0] if str(exc) else exc}"
+                code, data, text = EXIT_CONFIG, {"error": message, "exit": EXIT_CONFIG}, ""
+                self._error_line(message)
+            except DatabaseError as exc:
+                message = f"database error: {str(exc).strip().splitlines()[0] if str(exc) else exc}"
+                code, data, text = EXIT_FAILED, {"error": message, "exit": EXIT_FAILED}, ""
+                self._error_line(message)
+            if interrupt.requested() and code != EXIT_INTERRUPTED:
+                # Asked to stop, but the job had nothing left to stop: the status still says so.
+                code = application.worst((code, EXIT_INTERRUPTED))
+                data = {**data, "exit": code}
+            interrupt.answering()
+            if as_json:
+                self.stdout.write(json.dumps(data, default=str))
+            elif text:
+                self.stdout.write(text)
+            if code != EXIT_OK:
+                sys.exit(code)
+
+    def _error_line(self, message: str) -> None:
+        """One ``vod2strm:`` line on stderr; after a signal that line was said already."""
+        if not interrupt.requested():
             self.stderr.write(f"vod2strm: {message}")
-        except DatabaseError as exc:
-            message = f"database error: {str(exc).strip().splitlines()[0] if str(exc) else exc}"
-            code, data, text = EXIT_FAILED, {"error": message, "exit": EXIT_FAILED}, ""
-            self.stderr.write(f"vod2strm: {message}")
-        if as_json:
-            self.stdout.write(json.dumps(data, default=str))
-        elif text:
-            self.stdout.write(text)
-        if code != EXIT_OK:
-            sys.exit(code)
 
     # -- helpers ------------------------------------------------------------------------------
 
     def _settings(self, options: dict[str, Any], **overrides: Any) -> conf.Settings:
-        return conf.load({"output_root": options.get("root"), **overrides})
+        flags = {name: True for name in _SETTING_FLAGS if options.get(name)}  # unset keeps the setting
+        return conf.load({"output_root": options.get("root"), **flags, **overrides})
 
     def _progress(self, job: str, settings: conf.Settings):
         """The terminal display plus the status file, so cron runs show in the plugin's status."""
@@ -108,11 +137,7 @@ class Command(BaseCommand):
 
         def done(summary: dict[str, Any] | None = None) -> None:
             finish()
-            state = "finished"
-            if summary is not None and summary.get("exit") == EXIT_INTERRUPTED:
-                state = "cancelled"
-            elif summary is not None and summary.get("exit") not in (EXIT_OK, 4):
-                state = "failed"
+            state = application.state_for(summary.get("exit", EXIT_OK) if summary else EXIT_OK)
             status.write({"state": state, **progress.snapshot(), "summary": summary})
 
         return progress, done
@@ -143,39 +168,31 @@ class Command(BaseCommand):
         return EXIT_OK, counts, text
 
     def do_generate(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
-        from vod2strm.jobs import generate
-
         settings = self._settings(options)
-        if options["fetch_episodes"]:
-            self.do_fetch_episodes(
-                {**options, "series": None, "force": False, "max_calls": None, "json": False}
-            )
-        progress, finish = self._progress("generate", settings)
-        with _cancel_on_signals() as cancel:
-            result = generate.run(
+        with interrupt.stoppable() as cancel:
+            if options["fetch_episodes"]:
+                self.do_fetch_episodes(
+                    {**options, "series": None, "force": False, "max_calls": None, "json": False}
+                )
+            progress, finish = self._progress("generate", settings)
+            run = application.run_generate(
                 settings,
                 only=options["only"],
                 dry_run=options["dry_run"],
                 verify=options["verify"],
+                cleanup=options["cleanup"] or settings.cleanup_after_generate,
                 cancel=cancel,
                 progress=progress,
             )
-        data = result.as_dict()
+        data = run.as_dict()
         finish(data)
-        wants_cleanup = options["cleanup"] or settings.cleanup_after_generate
-        if wants_cleanup and result.exit_code == EXIT_OK and not options["dry_run"]:
-            from vod2strm.jobs import cleanup
-
-            cleaned = cleanup.run(settings)
-            data["removed"] = result.removed = cleaned.removed
-            data["cleanup"] = cleaned.as_dict()
-        return result.exit_code, data, _generate_text(data)
+        return run.exit_code, data, _generate_text(data)
 
     def do_cleanup(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
         from vod2strm.jobs import cleanup
 
         settings = self._settings(options)
-        with _cancel_on_signals() as cancel:
+        with interrupt.stoppable() as cancel:
             result = cleanup.run(settings, dry_run=options["dry_run"], force=options["force"], cancel=cancel)
         data = result.as_dict()
         return result.exit_code, data, result.as_text()
@@ -192,7 +209,7 @@ class Command(BaseCommand):
 
         settings = self._settings(options)
         progress, finish = self._progress("fetch-episodes", settings)
-        with _cancel_on_signals() as cancel:
+        with interrupt.stoppable() as cancel:
             result = fetch_episodes.run(
                 settings,
                 series_ids=options.get("series"),
@@ -225,37 +242,28 @@ def _generate_text(data: dict[str, Any]) -> str:
     ]
     if data.get("adopted"):
         lines.append(f"Adopted {data['adopted']} existing identical files without rewriting them.")
+    kept = application.kept_sentence(data)
+    if kept:
+        lines.append(kept)
+        lines.append(
+            "They are listed by 'vod2strm stats'; to replace them: generate --take-over-foreign-files "
+            "(files vod2strm did not write), --overwrite-edited-files (files changed since)."
+        )
     if data.get("series_without_episodes"):
         lines.append(
             f"{data['series_without_episodes']} series have no episodes yet and were skipped "
             "(run 'vod2strm fetch-episodes')."
         )
-    if data.get("removed"):
-        lines.append(f"Cleanup removed {data['removed']} orphaned files.")
     if data.get("error"):
         lines.append(f"Error: {data['error']}")
+    cleaned = application.cleanup_sentence(data)
+    if cleaned:
+        lines.append(cleaned)
+    if (data.get("cleanup") or {}).get("refused"):
+        lines.append(
+            "To list what it would delete: vod2strm cleanup --dry-run; "
+            "to force the cleanup: vod2strm cleanup --force."
+        )
     if data["exit"] == EXIT_INTERRUPTED:
         lines.append("Interrupted: the next run continues where this one stopped.")
     return "\n".join(lines)
-
-
-class _cancel_on_signals:
-    """First Ctrl-C/SIGTERM asks the job to stop at a safe point; a second one aborts at once."""
-
-    def __enter__(self) -> threading.Event:
-        self.event = threading.Event()
-        self.previous: dict[int, Any] = {}
-        if threading.current_thread() is threading.main_thread():
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                self.previous[signum] = signal.signal(signum, self._handler)
-        return self.event
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        if self.event.is_set():
-            raise KeyboardInterrupt
-        print("vod2strm: stopping at the next safe point (press Ctrl-C again to abort)", file=sys.stderr)
-        self.event.set()
-
-    def __exit__(self, *exc: Any) -> None:
-        for signum, handler in self.previous.items():
-            signal.signal(signum, handler)
