@@ -734,3 +734,29 @@ def test_written_inline_a_batch_reports_its_latencies_together_and_a_failure_at_
     assert throttle.errors == (1 if code == errno.EIO else 0)
     assert not results.by_path()["Show/Season 01/e3.strm"].ok
     assert writer.written == 8 and writer.failed == 1
+
+
+class _SlowFS(LocalFS):
+    """Every write takes a while: a queue of them outlasts a cancel."""
+
+    def write_atomic(self, path: Path, data: bytes, **kw: object) -> None:  # type: ignore[override]
+        time.sleep(0.02)
+        super().write_atomic(path, data, **kw)  # type: ignore[arg-type]
+
+
+def test_a_cancel_during_flush_skips_what_is_queued(tmp_path: Path) -> None:
+    """The end of a section waits for the writer; the run's cancel event is obeyed while it waits,
+    so queued files are skipped instead of written (they keep their old bytes)."""
+    root = tmp_path / "lib"
+    root.mkdir()
+    results = Results()
+    cancel = threading.Event()
+    with Writer(
+        root, settings_for(root, max_workers=1), fs=_SlowFS(), on_result=results, max_pending=400
+    ) as w:
+        for i in range(200):
+            w.submit(FolderFiles(f"Movies/M{i}", (OutputFile(f"Movies/M{i}/m.strm", b"x", "movie_strm"),)))
+        threading.Timer(0.1, cancel.set).start()
+        w.flush(cancel)
+    assert w.cancelled and w.skipped > 100 and w.written < 100
+    assert len(results.items) == 200  # every file reported once: written or skipped

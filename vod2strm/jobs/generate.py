@@ -52,7 +52,7 @@ KEPT_REPORT_LIMIT = 10_000
 
 @dataclass
 class GenerateResult:
-    """The ``--json`` summary of DESIGN.md section 10, plus details for people."""
+    """The ``--json`` summary (docs/cli.md), plus details for people."""
 
     items: int = 0
     files: int = 0
@@ -214,7 +214,7 @@ def run(
                             result.sections.setdefault(section, "cancelled" if cancel.is_set() else "failed")
             except BaseException as exc:
                 # The catalog database went away, a bug, a second Ctrl-C: close the run as failed, so
-                # status reports it and cleanup waits for a complete run (DESIGN.md section 10).
+                # status reports it and cleanup waits for a complete run (docs/cli.md, "Complete runs").
                 _close_failed_run(manifest, result, sections, counter, started, exc)
                 raise
             manifest.ensure_item_index()  # a first run's deferred index is part of its time
@@ -622,7 +622,7 @@ class _Pipeline:
 
     def _drain(self) -> None:
         for writer in self._writers.values():
-            writer.flush()
+            writer.flush(self.cancel)
 
     def _raise_if_fatal(self) -> None:
         for writer in self._writers.values():

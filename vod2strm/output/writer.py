@@ -1,6 +1,6 @@
 """The run's writer: one bounded thread pool, one task per folder, atomic writes through a throttle.
 
-Why it is shaped like this (measurements in ``shared/tools/README.md``):
+Why it is shaped like this (measurements in docs/performance.md):
 
 - **One task per folder.** Linux (and every NFS/SMB client) holds a folder's lock while a file is
   created or renamed in it, so writes into one folder are serial whatever the thread count, while
@@ -91,6 +91,9 @@ ROOT_PROBE_ERRNOS = frozenset(
         errno.ENXIO,
     }
 )
+
+#: How often a wait for the writer looks at the run's cancel event.
+_CANCEL_POLL_SECONDS = 0.1
 
 #: Most bytes read to decide whether an existing file at our path is ours. Our files are a few KB;
 #: a larger file was never written by us, and its hash (of the first bytes) matches nothing.
@@ -225,10 +228,20 @@ class Writer:
         """True once the writer takes no more work (cancelled, fatal error, or a failed callback)."""
         return self._stop.is_set()
 
-    def join(self) -> None:
-        """Wait until every batch submitted so far is done (the pool stays open for more)."""
-        with self._idle:
-            self._idle.wait_for(lambda: self._outstanding == 0)
+    def join(self, cancel: threading.Event | None = None) -> None:
+        """Wait until every batch submitted so far is done (the pool stays open for more).
+
+        ``cancel`` (the run's event) is obeyed while waiting: the end of a section may wait for
+        thousands of queued files on a slow share, and a cancel must skip them, not sit behind them.
+        """
+        while True:
+            with self._idle:
+                if self._idle.wait_for(
+                    lambda: self._outstanding == 0, None if cancel is None else _CANCEL_POLL_SECONDS
+                ):
+                    return
+            if cancel is not None and cancel.is_set() and not self._cancelled:
+                self.cancel()
 
     flush = join  # the name jobs/generate.py uses between sections
 

@@ -255,14 +255,24 @@ class WriterProcess:
                     del self._folders_out[batch.folder]
             self._room.notify_all()
 
-    def flush(self) -> None:
-        """Wait until every batch submitted so far is done and its results delivered."""
+    def flush(self, cancel: threading.Event | None = None) -> None:
+        """Wait until every batch submitted so far is done and its results delivered.
+
+        ``cancel`` (the run's event) is obeyed while waiting: the child may hold thousands of
+        queued files, and a cancel skips them instead of waiting for them to be written.
+        """
         with self._acked:
             self._flushes += 1
             ticket = self._flushes
-        if self._send(("flush", ticket)):
+        if not self._send(("flush", ticket)):
+            return
+        poll = None if cancel is None else _CANCEL_POLL_SECONDS
+        while True:
             with self._acked:
-                self._acked.wait_for(lambda: self._flushed >= ticket or self._ended)
+                if self._acked.wait_for(lambda: self._flushed >= ticket or self._ended, poll):
+                    return
+            if cancel is not None and cancel.is_set() and not self._stopped.is_set():
+                self.cancel()
 
     def cancel(self) -> None:
         """Skip what the child has not started; writes in progress finish (atomically)."""
