@@ -20,7 +20,7 @@ def main() -> None:
     try:
         execute_from_command_line(sys.argv)
     except ImproperlyConfigured as exc:
-        # Settings errors are configuration errors: one line, exit 2 (DESIGN.md section 10), and
+        # Settings errors are configuration errors: one line, exit 2 (docs/cli.md), and
         # with --json the one JSON object the command would have printed.
         message = f"configuration error: {exc}"
         print(f"vod2strm: {message}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""factory-boy factories for every standalone catalog model (DESIGN.md section 3).
+"""factory-boy factories for every standalone catalog model (docs/catalog.md).
 
 Defaults make an *eligible* item: relations point at an active XC account and carry no category
 (``category=None`` is eligible). Category relations are never created implicitly: to test category

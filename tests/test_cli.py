@@ -1,5 +1,5 @@
 """The command line's contract for bad configuration: one clear line naming the setting, exit 2,
-and with --json exactly one JSON object on stdout (DESIGN.md section 10)."""
+and with --json exactly one JSON object on stdout (docs/cli.md)."""
 
 from __future__ import annotations
 

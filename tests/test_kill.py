@@ -1,4 +1,4 @@
-"""SIGKILL at seeded random moments of generate and cleanup (DESIGN.md sections 6 and 7).
+"""SIGKILL at seeded random moments of generate and cleanup (docs/reliability.md).
 
 A real ``manage.py vod2strm generate|cleanup --json`` process (the CLI's own code path, run by
 ``execute_from_command_line`` in a child that has already imported Django, so the kill lands in

@@ -1,6 +1,6 @@
-"""Peak memory of generate and cleanup does not grow with the catalog (DESIGN.md sections 4, 6, 7).
+"""Peak memory of generate and cleanup does not grow with the catalog (docs/performance.md, "Memory").
 
-Each job runs at 5,000 and at 50,000 items, and is measured twice, as DESIGN.md section 11 asks:
+Each job runs at 5,000 and at 50,000 items, and is measured twice, as docs/performance.md describes:
 
 - in a child process that reports its own ``ru_maxrss`` (peak resident set: C allocations of
   SQLite, lxml and the thread pool included). Both children import the same modules, so the

@@ -9,8 +9,8 @@ import pytest
 
 from vod2strm.output.throttle import AimdThrottle, FakeClock, ShareSimulator, SimSample, linear_share
 
-# The slowfs measurements at +1 ms fit latency = 12 ms + 2.2 ms per write in flight; the optimum
-# where one more slot still buys a quarter of an average slot is about 3 * 12 / 2.2 = 16.
+# The slow-share measurements at +1 ms (docs/throttle.md) fit latency = 12 ms + 2.2 ms per write in
+# flight; the optimum where one more slot still buys a quarter of an average slot is about 3 * 12 / 2.2 = 16.
 NORMAL = linear_share(0.012, 0.0022)
 BUSY = linear_share(0.012, 0.011)  # the share's service time x5 (another client hammers it)
 SLOW_RTT = linear_share(0.036, 0.0022)  # round trips x3

@@ -118,7 +118,7 @@ def apply_settings_file(path: str | os.PathLike[str] | None = None) -> dict[str,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one CLI command; returns its exit status (DESIGN.md section 10)."""
+    """Run one CLI command; returns its exit status (docs/cli.md)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     from vod2strm import interrupt
 

@@ -1,4 +1,4 @@
-"""Errors that end a run, each carrying the exit status the doors report (DESIGN.md section 10).
+"""Errors that end a run, each carrying the exit status the doors report (docs/cli.md, "Exit status").
 
 Doors translate these into an exit code, a JSON ``{"error", "exit"}`` object or a plugin
 ``{"status": "error"}`` answer; the core only raises them.

@@ -4,7 +4,7 @@ Most tests follow one scenario: a library generated from catalog v1, then the ca
 v2 (plots, stream ids, new movies, a new show, a renamed episode, a new season), and the v2 run
 meets a fault. The checks after every fault are the same (see :func:`check_after_fault`):
 
-- exit status of DESIGN.md section 10 and one clear message;
+- exit status of docs/cli.md and one clear message;
 - no partial file: every file holds its v1 bytes or its v2 bytes, never anything else, and
   nothing that existed is gone;
 - the manifest agrees with the disk;

@@ -24,8 +24,8 @@ from vod2strm.output import marker
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]
 
-#: What each errno means for the run (DESIGN.md section 10): the share refuses every write
-#: (fatal, exit 1) or this path failed (item error, exit 4).
+#: What each errno means for the run (docs/cli.md; cases in docs/reliability.md): the share refuses
+#: every write (fatal, exit 1) or this path failed (item error, exit 4).
 EXPECTED_EXIT = {
     errno.ENOSPC: EXIT_FAILED,
     errno.EROFS: EXIT_FAILED,

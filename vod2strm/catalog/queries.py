@@ -12,10 +12,10 @@ Everything is read with ``values_list`` of the columns used and turned into plai
 no model instance leaves this module, so nothing downstream can issue a lazy query. Episodes, a
 million rows at 100,000 movies, are read without Django's per-value converters (``_unconverted``).
 
-Rules (DESIGN.md section 3): a relation is *eligible* when its account is active and its category
-is null or enabled for that account (and passes the category filters of the settings); an item is
-eligible with at least one eligible relation; the *best* relation has the highest account
-priority, then the lowest relation id.
+Rules (docs/catalog.md, "Eligible items and the best relation"): a relation is *eligible* when its
+account is active and its category is null or enabled for that account (and passes the category
+filters of the settings); an item is eligible with at least one eligible relation; the *best*
+relation has the highest account priority, then the lowest relation id.
 """
 
 from __future__ import annotations

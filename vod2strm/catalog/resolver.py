@@ -1,7 +1,7 @@
 """Which home the core runs in, and that home's catalog models.
 
 The only module that knows about homes. Everything else asks :func:`models` for model classes
-whose field names are identical in both homes (DESIGN.md section 3), so one query serves both.
+whose field names are identical in both homes (docs/catalog.md), so one query serves both.
 
 Home selection: ``settings.VOD2STRM["CATALOG"]`` (``"standalone"`` or ``"dispatcharr"``), else
 ``"dispatcharr"`` when the app module ``apps.vod`` is installed, else ``"standalone"``.

@@ -570,7 +570,7 @@ class ShareSimulator:
 def linear_share(rtt_s: float, per_write_s: float) -> Callable[[int], float]:
     """Latency model of a share: ``rtt_s`` of round trips plus ``per_write_s`` per write in flight.
 
-    Fits the slowfs measurements in the tools README at +1 ms: about 12 ms + 2.2 ms x N.
+    Fits the slow-share measurements at +1 ms (docs/throttle.md): about 12 ms + 2.2 ms x N.
     """
     return lambda n: rtt_s + per_write_s * n
 

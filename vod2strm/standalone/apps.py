@@ -2,7 +2,7 @@ from django.apps import AppConfig
 
 
 class CatalogConfig(AppConfig):
-    """Label deliberately differs from Dispatcharr's ``vod``/``m3u`` (DESIGN.md section 10)."""
+    """Label deliberately differs from Dispatcharr's ``vod``/``m3u`` (docs/catalog.md, "Two homes")."""
 
     name = "vod2strm.standalone"
     label = "vod2strm_catalog"

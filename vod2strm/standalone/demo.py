@@ -1,7 +1,7 @@
 """A demo catalog for the standalone home: realistic, deterministic, and fast at bench sizes.
 
 ``load_demo`` fills the standalone catalog with three providers, their categories, movies, series,
-seasons and episodes, including the awkward cases the core must survive (DESIGN.md section 3):
+seasons and episodes, including the awkward cases the core must survive (docs/catalog.md):
 provider-prefixed titles, non-Latin scripts, characters that are illegal in file names, two movies
 sharing a title and year, adult titles, specials (season 0), a daily show with episode numbers
 above 99, series without episodes, items at two providers (the best relation is chosen by

@@ -1,4 +1,4 @@
-"""Catalog models mirroring Dispatcharr's ``apps.m3u`` and ``apps.vod`` (DESIGN.md section 3).
+"""Catalog models mirroring Dispatcharr's ``apps.m3u`` and ``apps.vod`` (docs/catalog.md).
 
 Model names, field names, ``related_name``s and uniqueness rules match Dispatcharr's, so the core's
 queries run unchanged against either home. Only the fields vod2strm reads (plus what keeps the

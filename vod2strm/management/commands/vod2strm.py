@@ -1,4 +1,4 @@
-"""``manage.py vod2strm <command>``: the command-line door (DESIGN.md section 10).
+"""``manage.py vod2strm <command>``: the command-line door (docs/cli.md).
 
 Thin by design: parse flags, build the run's Settings, call one job (or one run of
 :mod:`vod2strm.application`), render its result. Progress and logs go to stderr; with ``--json``
