@@ -15,3 +15,5 @@ test: setup
 
 lint: setup
 	$(PY) -m ruff check vod2strm tests bench
+	$(PY) -m ruff format --check vod2strm tests bench
+	$(PY) -m mypy

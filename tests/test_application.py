@@ -225,3 +225,16 @@ def test_a_cleanup_refused_by_the_valve_is_named_in_the_runs_outcome(tmp_path) -
     assert "movies" in message and message[1:] in application.cleanup_sentence(data)
     assert application.cleanup_sentence(data).startswith("Cleanup refused")
     assert sum(1 for p in settings.output_root.rglob("*.strm")) == 6 + 2  # nothing was deleted
+
+
+def test_the_summary_sentences_for_kept_files_and_dropped_fields() -> None:
+    from vod2strm import application
+
+    assert application.kept_sentence({}) == "" and application.fields_sentence({}) == ""
+    data = {"kept_foreign": 2, "foreign": ["a.strm", "b.nfo"], "kept_edited": 1, "edited": ["c.nfo"]}
+    assert application.kept_sentence(data) == (
+        "Kept 2 files vod2strm did not write and 1 file changed since vod2strm wrote them where its own "
+        "would go, as they are: a.strm; b.nfo; c.nfo."
+    )
+    assert application.kept_sentence({**data, "kept_foreign": 5}).endswith("(+3 more).")
+    assert application.fields_sentence({"fields_dropped": 1}).startswith("1 NFO value held characters")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sqlite3
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from django.core.management import call_command
 from tests.factories import M3UMovieRelationFactory, MovieFactory
 from tests.library_helpers import make_settings, small_catalog, tree
 from vod2strm.jobs import cleanup, generate, stats
+from vod2strm.output.fs import LocalFS
 from vod2strm.output.manifest import Manifest, content_hash, manifest_path
 from vod2strm.standalone import models
 
@@ -362,3 +364,109 @@ def test_kept_files_are_handed_over_by_a_later_run_with_the_setting(tmp_path: Pa
         restored.written == 1 and nfo.read_bytes() == ours[nfo.relative_to(settings.output_root).as_posix()]
     )
     assert stats.collect(settings)["output"]["kept"] == {}
+
+
+# -- a case-insensitive share (SMB, NTFS, APFS) ---------------------------------------------------
+
+
+class CaseInsensitiveFS(LocalFS):
+    """The share as SMB shows it: a name finds the entry that matches it in any case, and a new
+    name made only of another case of an existing one is that same entry."""
+
+    @staticmethod
+    def resolve(path: str | os.PathLike[str]) -> str:
+        parts = Path(path).parts
+        current = Path(parts[0])
+        for part in parts[1:]:
+            exact = current / part
+            if not exact.exists() and current.is_dir():
+                folded = part.casefold()
+                part = next((name for name in os.listdir(current) if name.casefold() == folded), part)
+            current = current / part
+        return str(current)
+
+    def makedirs(self, path, mode=0o777, *, within=None):  # type: ignore[no-untyped-def]
+        return super().makedirs(self.resolve(path), mode, within=within)
+
+    def write_atomic(self, path, data, **kw):  # type: ignore[no-untyped-def,override]
+        super().write_atomic(self.resolve(path), data, **kw)
+
+    def read_bytes(self, path, limit=None, *, follow_symlinks=True):  # type: ignore[no-untyped-def]
+        return super().read_bytes(self.resolve(path), limit, follow_symlinks=follow_symlinks)
+
+    def scandir(self, path):  # type: ignore[no-untyped-def]
+        return super().scandir(Path(self.resolve(path)))
+
+    def stat(self, path, *, follow_symlinks=True):  # type: ignore[no-untyped-def]
+        return super().stat(Path(self.resolve(path)), follow_symlinks=follow_symlinks)
+
+    def unlink(self, path):  # type: ignore[no-untyped-def]
+        super().unlink(Path(self.resolve(path)))
+
+
+def test_a_users_file_spelled_in_another_case_is_ours_to_keep(tmp_path: Path) -> None:
+    """On a case-insensitive share a user's "film 0 ….nfo" is the file our "Film 0 ….nfo" replaces."""
+    small_catalog(movies=1, series=0)
+    ours = first_render(tmp_path)
+    nfo = next(p for p in ours if p.endswith(".nfo"))
+    settings = make_settings(tmp_path)
+    folder, name = nfo.rsplit("/", 1)
+    user_file = settings.output_root / folder.lower() / name.lower()
+    user_file.parent.mkdir(parents=True)
+    user_file.write_bytes(b"<movie><title>my own</title></movie>")
+    result = generate.run(settings, fs=CaseInsensitiveFS())
+    assert result.kept_foreign == 1 and result.foreign == [nfo]
+    assert user_file.read_bytes() == b"<movie><title>my own</title></movie>"
+
+
+def test_a_case_only_rename_keeps_one_file_and_cleanup_does_not_delete_it(tmp_path: Path) -> None:
+    _account, movies, _ = small_catalog(movies=2, series=0)
+    settings = make_settings(tmp_path)
+    fs = CaseInsensitiveFS()
+    assert generate.run(settings, fs=fs).exit_code == 0
+    old_folder = movie_folder(settings.output_root, "Film 0")
+    models.Movie.objects.filter(pk=movies[0].pk).update(name="FILM 0")
+    renamed = generate.run(settings, fs=fs)
+    assert renamed.exit_code == 0 and renamed.kept_foreign == renamed.kept_edited == 0
+    nfo = next(old_folder.glob("*.nfo"))  # the share kept the old spelling of the one file
+    assert b"<title>FILM 0</title>" in nfo.read_bytes()
+    cleaned = cleanup.run(settings, force=True, fs=fs)
+    assert cleaned.exit_code == 0 and cleaned.removed == 0, cleaned.as_dict()
+    assert sorted(p.suffix for p in old_folder.iterdir()) == [".nfo", ".strm"]
+    assert generate.run(settings, fs=fs).written == 0
+
+
+def test_a_large_file_of_ours_is_still_ours(tmp_path: Path) -> None:
+    """Ownership reads the whole of any file we could have written: a 2 MB NFO (a provider's
+    runaway plot) is replaced when the plot changes, not reported as edited."""
+    _account, movies, _ = small_catalog(movies=1, series=0)
+    settings = make_settings(tmp_path)
+    models.Movie.objects.filter(pk=movies[0].pk).update(description="word " * 400_000)
+    generate.run(settings)
+    models.Movie.objects.filter(pk=movies[0].pk).update(description="word " * 400_001)
+    result = generate.run(settings)
+    assert result.kept_edited == 0 and result.written == 1
+
+
+def test_a_root_no_longer_configured_is_left_alone_not_refused_for_ever(tmp_path: Path) -> None:
+    small_catalog(movies=3, series=0)
+    movie = MovieFactory(name="Late Show", year=1990, is_adult=True)
+    M3UMovieRelationFactory(movie=movie, m3u_account=models.M3UAccount.objects.get(), stream_id="a")
+    separate = make_settings(tmp_path, adult_mode="separate", adult_root=tmp_path / "adult")
+    generate.run(separate)
+    adult_files = tree(separate.adult_root)
+    settings = make_settings(tmp_path)  # adult_mode back to exclude
+    generate.run(settings)
+    result = cleanup.run(settings)
+    assert result.exit_code == 0, result.as_dict()
+    assert result.sections["adult movies"].startswith("left as it is: the adult root is no longer configured")
+    assert tree(separate.adult_root) == adult_files
+
+
+def test_a_dry_run_lists_what_a_refused_section_would_lose(episode_heavy) -> None:
+    settings, movies, _ = episode_heavy
+    movies[0].delete()
+    generate.run(settings)
+    preview = cleanup.run(settings, dry_run=True)
+    assert preview.refused and len(preview.listed) == 2
+    assert all(p.startswith("Movies/Film 0 ") for p in preview.listed)

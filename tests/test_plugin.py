@@ -709,7 +709,10 @@ def test_status_after_a_killed_job_says_so_and_a_new_run_starts(jobs):
     harness.wait_for(lambda: jobs.progress_done() > 0, what="progress")
     os.killpg(pid, signal.SIGKILL)
     harness.wait_for(lambda: jobs.job() is None, what="the lock to be released")
-    assert "stopped without finishing" in jobs.status()["message"]
+    # The dead process's run lock goes with its last descriptors, a moment after its job lock.
+    harness.wait_for(
+        lambda: "stopped without finishing" in jobs.status()["message"], what="the status of a killed job"
+    )
     jobs.slow(0)
     assert jobs.run("generate_all")["status"] == "ok"
     assert jobs.wait_idle()["data"]["progress"]["exit"] == 0

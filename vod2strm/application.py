@@ -197,6 +197,18 @@ def kept_sentence(data: dict[str, Any], listed: int = 3) -> str:
     return f"Kept {' and '.join(parts)} where its own would go, as they are: {example}."
 
 
+def fields_sentence(data: dict[str, Any]) -> str:
+    """NFO values a generate cleaned or left out because XML cannot carry them ("" when none)."""
+    dropped = data.get("fields_dropped", 0)
+    if not dropped:
+        return ""
+    return (
+        f"{dropped} NFO value{'s' * (dropped != 1)} held characters XML cannot carry and "
+        f"{'were' if dropped != 1 else 'was'} cleaned or left out of {'their' if dropped != 1 else 'its'} "
+        "file (the log names each file); every item was written."
+    )
+
+
 def cleanup_sentence(data: dict[str, Any]) -> str:
     """What the cleanup of a run did, in one sentence for people ("" when none was asked for)."""
     cleaned = data.get("cleanup")

@@ -26,7 +26,7 @@ import operator
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from django.db.models.sql.constants import MULTI
 
@@ -154,7 +154,14 @@ _STREAM_COLUMNS = (
 )
 
 
-class _RowBuilder:
+class _Row(Protocol):
+    """What :class:`_RowBuilder` needs of a row class: a dataclass with a ``name``."""
+
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+    name: str
+
+
+class _RowBuilder[R: _Row]:
     """Builds one row class from ``values_list`` tuples, positionally.
 
     This runs once per catalog row (1.1M at 100,000 movies), and a keyword dict per row cost twice
@@ -163,7 +170,7 @@ class _RowBuilder:
     by the ``tail`` fields each call passes; that layout is checked once, here, at import.
     """
 
-    def __init__(self, cls: type, columns: Sequence[str], tail: Sequence[str]):
+    def __init__(self, cls: type[R], columns: Sequence[str], tail: Sequence[str]):
         fields = list(cls.__dataclass_fields__)
         names = [column.replace("__", "_") for column in columns]
         picked = [i for i, name in enumerate(names) if name in fields]
@@ -173,7 +180,7 @@ class _RowBuilder:
         self._cls = cls
         self._pick = operator.itemgetter(*picked)
 
-    def __call__(self, values: Sequence[Any], *tail: Any) -> Any:
+    def __call__(self, values: Sequence[Any], *tail: Any) -> R:
         row = self._cls(*self._pick(values), *tail)
         if row.name is None:
             row.name = ""

@@ -11,24 +11,46 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from vod2strm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from typing import ClassVar
+
+    from django.db import models as django_models
+
+    class CatalogModel(django_models.Model):
+        """A catalog model class as the type checker sees it (there is no such class at run time).
+
+        One home's concrete model is picked at run time, so no static class fits both homes: each
+        is a concrete model with the default ``objects`` manager, and its fields (the same names in
+        both homes, docs/catalog.md) are checked by the tests, not here.
+        """
+
+        objects: ClassVar[django_models.Manager[Any]]
+
+        def __init__(self, **fields: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
+
+        class Meta:
+            abstract = True
+
 
 HOMES = ("standalone", "dispatcharr")
 
 
 class CatalogModels(NamedTuple):
-    M3UAccount: type
-    VODCategory: type
-    M3UVODCategoryRelation: type
-    VODLogo: type
-    Movie: type
-    Series: type
-    Episode: type
-    M3UMovieRelation: type
-    M3USeriesRelation: type
-    M3UEpisodeRelation: type
+    M3UAccount: type[CatalogModel]
+    VODCategory: type[CatalogModel]
+    M3UVODCategoryRelation: type[CatalogModel]
+    VODLogo: type[CatalogModel]
+    Movie: type[CatalogModel]
+    Series: type[CatalogModel]
+    Episode: type[CatalogModel]
+    M3UMovieRelation: type[CatalogModel]
+    M3USeriesRelation: type[CatalogModel]
+    M3UEpisodeRelation: type[CatalogModel]
 
 
 def home() -> str:
@@ -55,9 +77,12 @@ def _models_for(which: str) -> CatalogModels:
         labels = {}
         default = "vod2strm_catalog"
     try:
-        return CatalogModels(
-            **{name: apps.get_model(labels.get(name, default), name) for name in CatalogModels._fields}
-        )
+        # get_model() is typed as returning any model; these are the home's catalog models.
+        found = {
+            name: cast("type[CatalogModel]", apps.get_model(labels.get(name, default), name))
+            for name in CatalogModels._fields
+        }
+        return CatalogModels(**found)
     except LookupError as exc:
         raise ConfigError("CATALOG", f"the {which} catalog is not installed ({exc})") from None
 

@@ -184,7 +184,7 @@ _PYTHON_NAME = re.compile(r"python(\d+(\.\d+)?)?(\.exe)?", re.IGNORECASE)
 
 
 def _executable(path: str | None) -> bool:
-    return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)
+    return bool(path and os.path.isfile(path) and os.access(path, os.X_OK))
 
 
 def find_python(

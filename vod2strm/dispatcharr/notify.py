@@ -59,6 +59,8 @@ class Notifier:
         self.interval = interval
         self.clock = clock
         found = senders if senders is not None else _dispatcharr_senders()
+        self._update: Callable[..., Any] | None
+        self._notification: Callable[..., Any] | None
         self._update, self._notification = found if found else (None, None)
         self.enabled = self._update is not None
         self.failures = 0
@@ -83,7 +85,7 @@ class Notifier:
     def update(self, status: str, percent: int | None, message: str) -> None:
         if not self.enabled:
             return
-        data = {
+        data: dict[str, Any] = {
             "type": "plugin",
             "plugin": PLUGIN_KEY,
             "action": self.action,
@@ -142,9 +144,12 @@ class Notifier:
 
     def _send(self, kind: str, payload: Any) -> None:
         try:
+            # Only posted when the sender is there: updates while enabled, toasts by finish().
             if kind == "update":
+                assert self._update is not None
                 self._update("updates", "update", payload)
             else:
+                assert self._notification is not None
                 ok, message = payload
                 self._notification(_notification(self.action, ok, message))
         except Exception as exc:

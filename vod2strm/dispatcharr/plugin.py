@@ -308,10 +308,11 @@ class Plugin:
                 outside, owner = "", None
             if outside:
                 message = f"{outside[0].upper()}{outside[1:]}."
-                live = (status or {}).get("state") in ("running", "waiting")
-                if live and owner is not None and status.get("pid") == owner:
+                current = status or {}
+                live = current.get("state") in ("running", "waiting")
+                if live and owner is not None and current.get("pid") == owner:
                     # That run writes the status file too (a CLI that reports progress there).
-                    message += f" {describe_sections(status.get('sections') or {})}".rstrip()
+                    message += f" {describe_sections(current.get('sections') or {})}".rstrip()
                 elif not live:
                     message += " " + describe_status(None, status, requests)
         return ok(

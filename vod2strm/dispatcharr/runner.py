@@ -244,13 +244,13 @@ class Job:
             from vod2strm.jobs import cleanup
 
             progress.set_phase("cleanup")
-            result = cleanup.run(settings, dry_run=action == "cleanup_preview", cancel=self.cancel)
-            return result.exit_code, result.as_dict(), cleanup_message(result.as_dict())
+            cleaned = cleanup.run(settings, dry_run=action == "cleanup_preview", cancel=self.cancel)
+            return cleaned.exit_code, cleaned.as_dict(), cleanup_message(cleaned.as_dict())
         if action == "fetch_episodes":
             from vod2strm.jobs import fetch_episodes
 
-            result = fetch_episodes.run(settings, cancel=self.cancel, progress=progress)
-            return result.exit_code, result.as_dict(), result.as_text()
+            fetched = fetch_episodes.run(settings, cancel=self.cancel, progress=progress)
+            return fetched.exit_code, fetched.as_dict(), fetched.as_text()
         raise ConfigError("action", f"unknown job action {action!r}")
 
     def finish(self, status, action, trigger, code, data, message, *, progress=None, notifier=None) -> int:
@@ -302,6 +302,9 @@ def generate_message(data: dict[str, Any]) -> str:
         parts.append("Sections: " + ", ".join(f"{k} {v}" for k, v in sections.items()) + ".")
     if data.get("series_without_episodes"):
         parts.append(f"{data['series_without_episodes']} series have no episodes yet (use Fetch episodes).")
+    dropped = application.fields_sentence(data)
+    if dropped:
+        parts.append(dropped)
     kept = application.kept_sentence(data)
     if kept:
         parts.append(
@@ -373,13 +376,13 @@ def _job_lock(state_dir: Path, action: str) -> int | None:
         os.set_inheritable(fd, False)
         return fd
     state_dir.mkdir(parents=True, exist_ok=True)
-    fd = control.try_flock(control.paths(state_dir).job_lock)
-    if fd is not None:
+    taken = control.try_flock(control.paths(state_dir).job_lock)
+    if taken is not None:
         control.write_json_atomic(
             control.paths(state_dir).job_file,
             {"pid": os.getpid(), "action": action, "trigger": "manual", "started": time.time()},
         )
-    return fd
+    return taken
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import stat
 import threading
 from collections.abc import Callable
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 #: How many paths a report lists (the counts are always complete).
 REPORT_LIMIT = 1000
 _FORGET_BATCH = 500
+#: An orphan's path that is another spelling of a live file (see _Remover._is_a_live_file).
+_LIVE = "live"
 #: Files deleted per write-ahead mark in the manifest (never across folders).
 _DELETE_BATCH = 100
 
@@ -147,7 +150,9 @@ def run(
                     result.sections[section] = "skipped: its latest generate was not complete"
                     continue
                 plan[section] = complete
-            refused = _valve(manifest, plan, settings.cleanup_max_share, force, result)
+            refused, unconfigured = _valve(manifest, plan, roots, settings.cleanup_max_share, force, result)
+            # A dry run lists what a refused section would lose too: that is what the user must judge.
+            left_alone = set(unconfigured) | (set() if dry_run else set(refused))
             if refused:
                 result.refused = True
                 result.message = (
@@ -158,14 +163,14 @@ def run(
                 log.warning("%s", result.message)
             remover = _Remover(roots, fs, manifest, result, dry_run, on_path)
             for section, complete in plan.items():
-                if all((root, section) in refused for root in roots):
+                if all((root, section) in left_alone for root in roots):
                     continue
                 try:
                     for orphan in manifest.iter_orphans(section, complete):
                         if cancel.is_set():
                             result.cancelled = True
                             break
-                        if (orphan.root, section) in refused:
+                        if (orphan.root, section) in left_alone:
                             continue
                         remover.handle(orphan)
                 finally:
@@ -173,8 +178,8 @@ def run(
                 if result.cancelled:
                     result.sections[section] = "cancelled"
                     break
-                if any((root, section) in refused for root in roots):
-                    continue  # partly refused: its items stay until the whole section is cleaned
+                if any(key[1] == section for key in left_alone | set(refused)):
+                    continue  # partly left alone: its items stay until the whole section is cleaned
                 result.sections[section] = "cleaned"
                 if not dry_run:
                     manifest.prune_items(section, complete)
@@ -188,9 +193,17 @@ def _label(root: str, section: str) -> str:
 
 
 def _valve(
-    manifest: Manifest, plan: dict[str, int], max_share: float, force: bool, result: CleanupResult
-) -> dict[tuple[str, str], str]:
-    """The sections (per root) cleanup must leave alone, each with the reason in one phrase.
+    manifest: Manifest,
+    plan: dict[str, int],
+    roots: dict[str, Path],
+    max_share: float,
+    force: bool,
+    result: CleanupResult,
+) -> tuple[dict[tuple[str, str], str], set[tuple[str, str]]]:
+    """The sections (per root) cleanup must leave alone: refused ones, each with the reason in one
+    phrase, and those of a root the settings no longer name (the adult root after ``adult_mode``
+    left ``separate``), whose files stay as they are until the root is configured again: a root
+    dropped from the settings is never emptied silently.
 
     Why per section: one provider's movie categories vanishing, or a movies query that returned
     nothing, orphans every movie — 5% of an episode-heavy library, well under a valve over all
@@ -198,15 +211,22 @@ def _valve(
     whose files the library holds is refused whatever the share. Also counts ``would_remove``.
     """
     refused: dict[tuple[str, str], str] = {}
+    unconfigured: set[tuple[str, str]] = set()
     for section, complete in plan.items():
         orphans = manifest.count_orphans(section, complete)
         seen = manifest.count_seen_items(section, complete)
         for root, total in sorted(manifest.count_section_files(section).items()):
+            label = _label(root, section)
+            if root not in roots:
+                unconfigured.add((root, section))
+                result.sections[label] = (
+                    f"left as it is: the {root} root is no longer configured ({total} files recorded)"
+                )
+                continue
             doomed = orphans.get(root, 0)
             result.would_remove += doomed
             if force or not doomed:
                 continue
-            label = _label(root, section)
             if not seen.get(root):
                 refused[root, section] = (
                     f"{label}: its latest catalog read was empty, and the library holds {total} of its files"
@@ -218,7 +238,7 @@ def _valve(
                 )
             if (root, section) in refused:
                 result.sections[label] = "refused: " + refused[root, section].split(": ", 1)[1]
-    return refused
+    return refused, unconfigured
 
 
 class _Remover:
@@ -261,7 +281,7 @@ class _Remover:
             self.result.missing += 1
             self._queue_forget(orphan)
             return
-        if verdict == FOREIGN:  # never ours: forget the record, leave the file
+        if verdict in (FOREIGN, _LIVE):  # not ours, or a live file's other spelling: forget the record
             self._queue_forget(orphan)
             return
         if verdict == EDITED and orphan.kept != EDITED and not self.dry_run:
@@ -332,6 +352,8 @@ class _Remover:
             log.warning("not deleting %s: no longer a regular file", orphan.path)
             self.result.kept += 1
             return "not a file"
+        if self._is_a_live_file(root, orphan, info):
+            return _LIVE
         owned = orphan.owned()
         if orphan.kept == FOREIGN or not owned:
             self.result.kept += 1
@@ -351,6 +373,21 @@ class _Remover:
                 self.result.changed.append(orphan.path)
             return EDITED
         return "ours"
+
+    def _is_a_live_file(self, root: Path, orphan: Orphan, info: os.stat_result) -> bool:
+        """Whether the orphan's path names the same file as a live path of its item, spelled in
+        another case: after a title's case-only rename on a case-insensitive share (SMB, NTFS,
+        APFS) the old and new names are one file, and deleting the old one deletes the live one."""
+        folded = orphan.path.casefold()
+        for live in self.manifest.live_paths(orphan.item_key, orphan.root):
+            if live != orphan.path and live.casefold() == folded:
+                try:
+                    other = self.fs.stat(root.joinpath(*PurePosixPath(live).parts), follow_symlinks=False)
+                except OSError:
+                    continue
+                if (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino):
+                    return True
+        return False
 
     def _list(self, path: str) -> None:
         if len(self.result.listed) < REPORT_LIMIT:

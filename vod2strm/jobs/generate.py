@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, Self
 
 from django.db import connections
 
@@ -111,6 +111,41 @@ class _Fatal(Vod2strmError):
 #: at most this many items, or this many files, so memory stays per group.
 _STAGE_ITEMS = 32
 _STAGE_FILES = 2000
+
+
+class _RootWriter(Protocol):
+    """What the pipeline uses of the writer of one root: a :class:`Writer` in this process or a
+    :class:`WriterProcess` (the same interface, the work done in a child process)."""
+
+    root: Path
+    fatal_error: OSError | None
+    fatal_reason: str
+
+    @property
+    def stopped(self) -> bool: ...
+
+    def __enter__(self) -> Self: ...
+
+    def submit_many(
+        self,
+        batches: Sequence[tuple[FolderFiles, Owned, frozenset[str]]],
+        *,
+        cancel: threading.Event | None = None,
+    ) -> int: ...
+
+    def flush(self, cancel: threading.Event | None = None) -> None: ...
+
+    def cancel(self) -> None: ...
+
+    def close(self, *, raise_errors: bool = True) -> None: ...
+
+
+class _BuildItem(Protocol):
+    """:func:`library.movie_item` or :func:`library.series_item`."""
+
+    def __call__(
+        self, row: Any, settings: Settings, claims: NameClaims, *, fingerprint: str | None = None
+    ) -> LibraryItem | None: ...
 
 
 @dataclass
@@ -278,8 +313,10 @@ class _Pipeline:
         self.cancel = cancel
         self.claims = NameClaims()
         self.handed_over = _handed_over(settings)  # kept-file reasons the settings let us overwrite
+        self._folded: dict[tuple[str, str], FileState] = {}  # see _case_variant
+        self._folded_for: object = None
         self.run_id = result.run_id or 0
-        self._writers: dict[str, Writer | WriterProcess] = {}
+        self._writers: dict[str, _RootWriter] = {}
         self._pending: dict[str, _PendingItem] = {}
         self._owner: dict[tuple[str, str], str] = {}  # (root, folder) → key of the item that sent it
         self._lock = threading.Lock()
@@ -324,7 +361,9 @@ class _Pipeline:
     # -- per chunk ----------------------------------------------------------------------------
 
     def _process(self, section: str, rows: Sequence[Any]) -> None:
+        key_of: Callable[[Any, Settings], str]
         fingerprint: Callable[[Any, Settings], str]
+        build: _BuildItem
         if section == "movies":
             key_of, fingerprint, build = library.movie_key, library.movie_fingerprint, library.movie_item
         else:
@@ -397,8 +436,8 @@ class _Pipeline:
         recorded again must not leave old hashes beside new bytes. Items without such files
         cost no mark at all (a first run, an unchanged rerun).
         """
-        planned = [self._plan(item, fp, old_states) for item, fp in staged]
-        planned = [p for p in planned if p is not None]
+        plans = [self._plan(item, fp, old_states) for item, fp in staged]
+        planned = [p for p in plans if p is not None]
         rewriting = [(p.item.key, ident, digest) for p in planned for ident, digest in p.rewriting]
         if rewriting:
             # (A write that fails keeps the old bytes: _done records the old hash again.)
@@ -449,6 +488,11 @@ class _Pipeline:
                     if hashes:
                         owned[f.relpath] = hashes
                         rewriting.append((ident, digest))
+                elif old_states:
+                    # A case-only rename: on a case-insensitive share our old file *is* this path.
+                    variant = self._case_variant(old_states, ident)
+                    if variant is not None and variant.owned():
+                        owned[f.relpath] = variant.owned()
                 to_write.append(f)
             if to_write:
                 batches.append((FolderFiles(folder.folder, tuple(to_write)), owned, frozenset(verify_only)))
@@ -462,6 +506,20 @@ class _Pipeline:
             self._record(item.key, item.section, item.root, fingerprint, records, top_folder)
             return None
         return _Plan(item, fingerprint, records, batches, rewriting, to_send, top_folder)
+
+    def _case_variant(
+        self, old_states: dict[tuple[str, str], FileState], ident: tuple[str, str]
+    ) -> FileState | None:
+        """The recorded state of a path that differs from ``ident`` only in case, if any.
+
+        Built once per chunk, and only when a rendered file has no record of its own: a title whose
+        case alone changed keeps its old bytes provably ours, so they are replaced, not kept as a
+        stranger's (and never left beside the new ones on a case-insensitive share).
+        """
+        if self._folded_for is not old_states:
+            self._folded = {(root, path.casefold()): st for (root, path), st in old_states.items()}
+            self._folded_for = old_states
+        return self._folded.get((ident[0], ident[1].casefold()))
 
     def _expect(self, plan: _Plan, old_states: dict[tuple[str, str], FileState]) -> None:
         """Register a plan's files before they are sent: their results may come back at once.
@@ -511,17 +569,19 @@ class _Pipeline:
 
     # -- writer results (called from writer threads) -------------------------------------------
 
-    def _writer(self, root: str) -> Writer | WriterProcess:
+    def _writer(self, root: str) -> _RootWriter:
         writer = self._writers.get(root)
         if writer is None:
-            callbacks = {
-                "on_result": functools.partial(self._done, root),
-                "on_batch": functools.partial(self._batch_written, root),
-            }
+            on_result = functools.partial(self._done, root)
+            on_batch = functools.partial(self._batch_written, root)
             if self.separate_writer:
-                writer = WriterProcess(self.roots[root], self.settings, **callbacks)
+                writer = WriterProcess(
+                    self.roots[root], self.settings, on_result=on_result, on_batch=on_batch
+                )
             else:
-                writer = Writer(self.roots[root], self.settings, fs=self.fs, **callbacks)
+                writer = Writer(
+                    self.roots[root], self.settings, fs=self.fs, on_result=on_result, on_batch=on_batch
+                )
             writer.__enter__()
             self._writers[root] = writer
         return writer

@@ -76,7 +76,7 @@ class Progress:
                     **asdict(s),
                     "started": None,
                     "rate": round(s.rate(now), 1),
-                    "eta_seconds": None if s.eta(now) is None else round(s.eta(now)),
+                    "eta_seconds": None if (eta := s.eta(now)) is None else round(eta),
                 }
                 for name, s in self.sections.items()
             },

@@ -424,12 +424,21 @@ def series_item(
         taken: set[str] = set()
         for ep in episodes:
             title = naming.episode_title(show_title, ep, settings)
-            names = {"max_bytes": budget, "show_component": show_component, "title": title}
-            base = naming.episode_base_name(show_title, ep, settings, **names)
+            base = naming.episode_base_name(
+                show_title, ep, settings, max_bytes=budget, show_component=show_component, title=title
+            )
             n, folded = 1, naming.fold(base)
             while folded in taken:
                 n += 1
-                base = naming.episode_base_name(show_title, ep, settings, suffix=f" ({n})", **names)
+                base = naming.episode_base_name(
+                    show_title,
+                    ep,
+                    settings,
+                    max_bytes=budget,
+                    suffix=f" ({n})",
+                    show_component=show_component,
+                    title=title,
+                )
                 folded = naming.fold(base)
             taken.add(folded)
             strm = render_strm("episode", ep.uuid, ep.source, settings)

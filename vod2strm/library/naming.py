@@ -93,7 +93,8 @@ def valid_year(year: object) -> int | None:
     if isinstance(year, bool):
         return None
     try:
-        value = int(year.strip() if isinstance(year, str) else year)  # type: ignore[arg-type]
+        # Any provider value on purpose: what int() refuses is caught below.
+        value = int(year.strip() if isinstance(year, str) else year)  # type: ignore[call-overload]
     except (TypeError, ValueError, OverflowError):
         return None
     return value if MIN_YEAR <= value <= MAX_YEAR else None

@@ -425,6 +425,7 @@ def _write(element: _Element, indent: str, out: list[str]) -> None:
 
 
 def _to_lxml(element: _Element | _Leaf, parent: etree._Element | None = None) -> etree._Element:
+    text: str | None
     if type(element) is tuple:
         tag, text, attrib = element
         children: list[_Element | _Leaf] = []

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from vod2strm.jobs.progress import Progress
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 PLAIN_INTERVAL = 10.0  # seconds between plain progress lines
 
@@ -19,11 +22,8 @@ def display_for(job: str, stream: Any, *, quiet: bool = False) -> tuple[Progress
     if quiet:
         return progress, lambda: None
     raw: TextIO = getattr(stream, "_out", stream)
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - depends on the optional extra
-        tqdm = None
-    if tqdm is not None and hasattr(raw, "isatty") and raw.isatty():
+    bar_class = _tqdm()
+    if bar_class is not None and hasattr(raw, "isatty") and raw.isatty():
         bars: dict[str, Any] = {}
 
         def on_event(event: str, p: Progress) -> None:
@@ -33,14 +33,20 @@ def display_for(job: str, stream: Any, *, quiet: bool = False) -> tuple[Progress
                 return
             bar = bars.get(section)
             if bar is None:
-                bar = bars[section] = tqdm(total=state.total, desc=section, unit="item", file=raw, leave=True)
+                bar = bars[section] = bar_class(
+                    total=state.total, desc=section, unit="item", file=raw, leave=True
+                )
             bar.n = state.done
             bar.refresh()
             if event == "finish":
                 bar.close()
 
+        def close_bars() -> None:
+            for bar in bars.values():
+                bar.close()
+
         progress.listeners.append(on_event)
-        return progress, lambda: [bar.close() for bar in bars.values()]
+        return progress, close_bars
 
     last = [0.0]
 
@@ -58,3 +64,12 @@ def display_for(job: str, stream: Any, *, quiet: bool = False) -> tuple[Progress
 
     progress.listeners.append(on_line)
     return progress, lambda: None
+
+
+def _tqdm() -> type[tqdm[Any]] | None:
+    """tqdm's bar class, or None without the optional ``cli`` extra."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - depends on the optional extra
+        return None
+    return tqdm

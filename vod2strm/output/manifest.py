@@ -189,6 +189,7 @@ class Orphan:
     section: str
     pending: str | None = None
     kept: str | None = None
+    item_key: str = ""
 
     def owned(self) -> tuple[str, ...]:
         return owned_hashes(self.hash, self.pending)
@@ -344,7 +345,9 @@ class Manifest:
                 "INSERT INTO runs (started, kind, selected) VALUES (?, ?, ?)",
                 (time.time(), kind, int(selected)),
             )
-            return int(cur.lastrowid)
+            run_id = cur.lastrowid
+            assert run_id is not None  # set by the INSERT
+            return run_id
 
     def finish_run(self, run_id: int, sections: dict[str, str], summary: dict) -> None:
         with self._lock:
@@ -523,7 +526,8 @@ class Manifest:
         while True:
             with self._lock:
                 page = self._db.execute(
-                    "SELECT f.root, f.path, f.hash, f.kind, f.section, f.pending, f.kept FROM files f"
+                    "SELECT f.root, f.path, f.hash, f.kind, f.section, f.pending, f.kept, f.item_key"
+                    " FROM files f"
                     " LEFT JOIN items i ON i.key = f.item_key"
                     " WHERE f.section = ? AND (f.root, f.path) > (?, ?)"
                     " AND (i.key IS NULL OR i.seen_run < ? OR f.render_run != i.render_run)"
@@ -548,6 +552,17 @@ class Manifest:
                 (section, complete_run),
             )
             return {root: n for root, n in rows}
+
+    def live_paths(self, item_key: str, root: str) -> list[str]:
+        """The paths under ``root`` that ``item_key``'s latest render produced."""
+        with self._lock:
+            self.ensure_item_index()
+            rows = self._db.execute(
+                "SELECT f.path FROM files f JOIN items i ON i.key = f.item_key"
+                " WHERE f.item_key = ? AND f.root = ? AND f.render_run = i.render_run",
+                (item_key, root),
+            )
+            return [path for (path,) in rows]
 
     def count_section_files(self, section: str) -> dict[str, int]:
         """Per root: the files of ``section`` the manifest records (the valve's denominator)."""

@@ -58,7 +58,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from vod2strm.errors import ConfigError
 from vod2strm.library.items import FolderFiles, OutputFile
@@ -67,8 +67,28 @@ from vod2strm.output.fs import MISSING_ERRNOS, LocalFS
 from vod2strm.output.manifest import content_hash
 from vod2strm.output.throttle import AimdThrottle
 
-if TYPE_CHECKING:
-    from vod2strm.conf import Settings
+
+class WriterSettings(Protocol):
+    """The settings a :class:`Writer` reads: a run's :class:`~vod2strm.conf.Settings`, or in a
+    writer process the same values sent over the pipe (``_WRITER_SETTINGS`` in writer_process.py)."""
+
+    @property
+    def fsync(self) -> bool: ...
+    @property
+    def file_mode(self) -> int | None: ...
+    @property
+    def dir_mode(self) -> int | None: ...
+    @property
+    def group(self) -> str: ...
+    @property
+    def min_workers(self) -> int: ...
+    @property
+    def max_workers(self) -> int: ...
+    @property
+    def take_over_foreign_files(self) -> bool: ...
+    @property
+    def overwrite_edited_files(self) -> bool: ...
+
 
 #: The share cannot take any write: stop the run instead of failing every file.
 FATAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
@@ -95,9 +115,10 @@ ROOT_PROBE_ERRNOS = frozenset(
 #: How often a wait for the writer looks at the run's cancel event.
 _CANCEL_POLL_SECONDS = 0.1
 
-#: Most bytes read to decide whether an existing file at our path is ours. Our files are a few KB;
-#: a larger file was never written by us, and its hash (of the first bytes) matches nothing.
-OWNERSHIP_READ_LIMIT = 1 << 20
+#: Most bytes read to decide whether an existing file at our path is ours. Our files are a few KB
+#: (an NFO with an absurd plot a few MB); a larger file was never written by us, and its hash (of
+#: the first bytes) matches nothing.
+OWNERSHIP_READ_LIMIT = 64 << 20
 
 #: What ``owned`` maps a relpath to: the hashes of bytes vod2strm may have left there.
 Owned = Mapping[str, Sequence[str]]
@@ -149,7 +170,7 @@ class Writer:
     def __init__(
         self,
         root: Path,
-        settings: Settings,
+        settings: WriterSettings,
         *,
         fs: LocalFS | None = None,
         on_result: Callable[[WriteResult], None] | None = None,
@@ -429,14 +450,18 @@ class Writer:
             first_visit = not fresh and folder not in self._listed
             if first_visit:
                 self._listed.add(folder)
-                listing = self._listing[folder] = threading.Event()
+                own_listing = self._listing[folder] = threading.Event()  # set once this batch listed it
+                listing = None
             else:
                 listing = self._listing.get(folder)
         present: set[str] | None = set() if fresh else None
         odd: frozenset[str] | set[str] = frozenset()  # entries that are not regular files
+        # Names as a case-insensitive share (SMB, NTFS, APFS) compares them: there, a user's
+        # "movie.nfo" is the file our "Movie.nfo" would replace, so it must be read and judged too.
+        folded: frozenset[str] | set[str] = frozenset()
         if first_visit:
             try:
-                present, odd = self._list_and_sweep(Path(folder))
+                present, odd, folded = self._list_and_sweep(Path(folder))
             except OSError as exc:
                 self._classify(exc, base, folder)
                 self._fail_all(files, exc)
@@ -445,14 +470,14 @@ class Writer:
             finally:
                 with self._lock:
                     del self._listing[folder]
-                listing.set()
+                own_listing.set()
         elif listing is not None:
             listing.wait()  # another batch is sweeping this folder: never write a temp file beside it
         throttle = self.throttle
         clock = self._clock
         stop = self._stop
         write_atomic = self._fs.write_atomic
-        options = {"fsync": self._fsync, "file_mode": self._file_mode, "gid": self._gid}
+        fsync, file_mode, gid = self._fsync, self._file_mode, self._gid
         name_at = len(batch.folder) + 1 if batch.folder else 0  # check_batch: files sit directly inside
         holding = False  # a throttle slot kept from this batch's last write (AimdThrottle.complete)
         unobserved: list[float] = []  # inline: latencies of this batch's writes not yet observed
@@ -460,7 +485,8 @@ class Writer:
             for i, f in enumerate(files):
                 cursor[0] = i
                 # present is None when another batch listed this folder: a file may or may not exist.
-                exists = present is None or f.relpath[name_at:] in present
+                name = f.relpath[name_at:]
+                exists = present is None or name in present or (bool(folded) and name.casefold() in folded)
                 if exists and present is not None and f.relpath in if_missing:
                     self._report(WriteResult(f.relpath, f.kind, True, None, adopted=True, file=f))
                     continue
@@ -481,9 +507,9 @@ class Writer:
                 try:
                     target = prefix + f.relpath
                     if exists:
-                        verdict = self._verdict(target, f, owned.get(f.relpath), f.relpath[name_at:] in odd)
+                        verdict = self._verdict(target, f, owned.get(f.relpath), name in odd)
                     if verdict is None:
-                        write_atomic(target, f.data, **options)
+                        write_atomic(target, f.data, fsync=fsync, file_mode=file_mode, gid=gid)
                 except OSError as exc:
                     error = exc
                 finally:
@@ -515,9 +541,10 @@ class Writer:
             if holding:
                 throttle.release(None)
 
-    def _list_and_sweep(self, folder: Path) -> tuple[set[str], set[str]]:
-        """Names in a pre-existing folder (one listing), and those that are not regular files
-        (symlinks, folders: never ours); removes the temp files found there.
+    def _list_and_sweep(self, folder: Path) -> tuple[set[str], set[str], set[str]]:
+        """Names in a pre-existing folder (one listing), those that are not regular files
+        (symlinks, folders: never ours), and every name case-folded; removes the temp files found
+        there.
 
         Every temp file found is stale, whatever its mtime: the run lock keeps other runs out of
         this root, and no batch of this run writes into the folder until its first listing is
@@ -527,6 +554,7 @@ class Writer:
         """
         names: set[str] = set()
         odd: set[str] = set()
+        folded: set[str] = set()
         for entry in self._fs.scandir(folder):
             if entry.is_file and is_temp_name(entry.name):
                 try:
@@ -536,9 +564,10 @@ class Writer:
                 self.temps_swept += 1
                 continue
             names.add(entry.name)
+            folded.add(entry.name.casefold())
             if not entry.is_file:
                 odd.add(entry.name)
-        return names, odd
+        return names, odd, folded
 
     def _verdict(self, target: str, f: OutputFile, hashes: Sequence[str] | None, odd: bool) -> str | None:
         """What to do with a file that may already stand at ``target``: None (write), ``"same"``
@@ -686,7 +715,7 @@ class _RecentFolders:
     def __len__(self) -> int:
         return len(self._items)
 
-    def __contains__(self, path: object) -> bool:
+    def __contains__(self, path: str) -> bool:
         if path in self._items:
             self._items.move_to_end(path)
             return True

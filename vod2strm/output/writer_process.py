@@ -414,6 +414,7 @@ class _NumberedBatch(FolderFiles):
     """A batch in the child, with the number the parent gave it (the child answers with it)."""
 
     __slots__ = ("seq",)
+    seq: int
 
 
 def _unwire(
@@ -628,7 +629,7 @@ def main(argv: list[str]) -> int:
         on_batch=outbox.batch_done,
         max_pending=_CHILD_PENDING_BATCHES,
         inline_when_serial=True,
-    )  # type: ignore[arg-type]
+    )
     made.append(writer)
     unexpected = _serve(commands, writer, outbox)
     try:

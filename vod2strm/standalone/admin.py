@@ -19,7 +19,7 @@ from vod2strm.standalone import models
 STATS_ACTION = "show_vod2strm_stats"
 
 
-class LibraryActions:
+class LibraryActions(admin.ModelAdmin):
     """Admin actions for a catalog section (``vod2strm_section`` = "movies" or "series")."""
 
     vod2strm_section = "movies"
@@ -31,9 +31,11 @@ class LibraryActions:
         from vod2strm.jobs import generate
 
         ids = list(queryset.order_by("pk").values_list("pk", flat=True))
-        selection = {"movie_ids" if self.vod2strm_section == "movies" else "series_ids": ids}
+        movies = self.vod2strm_section == "movies"
         try:
-            result = generate.run(conf.load(), **selection)
+            result = generate.run(
+                conf.load(), movie_ids=ids if movies else None, series_ids=None if movies else ids
+            )
         except Vod2strmError as exc:
             self.message_user(request, f"vod2strm: {exc}", messages.ERROR)
             return
@@ -121,7 +123,7 @@ class MovieRelationInline(admin.TabularInline):
 
 
 @admin.register(models.Movie)
-class MovieAdmin(LibraryActions, admin.ModelAdmin):
+class MovieAdmin(LibraryActions):
     vod2strm_section = "movies"
     list_display = ("name", "year", "tmdb_id", "imdb_id", "is_adult")
     list_filter = ("is_adult", "m3u_relations__m3u_account", "year")
@@ -139,7 +141,7 @@ class SeriesRelationInline(admin.TabularInline):
 
 
 @admin.register(models.Series)
-class SeriesAdmin(LibraryActions, admin.ModelAdmin):
+class SeriesAdmin(LibraryActions):
     vod2strm_section = "series"
     list_display = ("name", "year", "tmdb_id", "imdb_id")
     list_filter = ("m3u_relations__m3u_account", "year")

@@ -374,7 +374,7 @@ class _Table:
     ``updated_at`` are filled with the load's timestamp), except nullable ones, which default to NULL.
     """
 
-    def __init__(self, model: type, connection, now: dt.datetime) -> None:
+    def __init__(self, model: type[resolver.CatalogModel], connection, now: dt.datetime) -> None:
         qn = connection.ops.quote_name
         fields = model._meta.concrete_fields
         self.model = model
@@ -774,7 +774,7 @@ class _Loader:
             yield pk, number, season
 
 
-def _catalog_models() -> list[type]:
+def _catalog_models() -> list[type[resolver.CatalogModel]]:
     """Catalog models, children before parents (the order rows must be deleted in)."""
     m = resolver.models()
     return [

@@ -242,6 +242,9 @@ def _generate_text(data: dict[str, Any]) -> str:
     ]
     if data.get("adopted"):
         lines.append(f"Adopted {data['adopted']} existing identical files without rewriting them.")
+    dropped = application.fields_sentence(data)
+    if dropped:
+        lines.append(dropped)
     kept = application.kept_sentence(data)
     if kept:
         lines.append(kept)
