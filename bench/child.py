@@ -302,14 +302,14 @@ EXPERIMENTS = {
 def _record_throttle_limits() -> list[tuple[float, int]]:
     """Record every limit the writer's throttle takes, as ``(monotonic time, limit)``.
 
-    Bench-only instrumentation: wraps ``AimdThrottle._set_limit`` of the class an in-process writer
+    Bench-only instrumentation: wraps ``AdaptiveConcurrency._set_limit`` of the class an in-process writer
     uses, and ``WriterProcess._returned`` for the limit a writer process reports per results frame.
     """
     from vod2strm.output import throttle
 
     trace: list[tuple[float, int]] = []
-    original_init = throttle.AimdThrottle.__init__
-    original_set = throttle.AimdThrottle._set_limit
+    original_init = throttle.AdaptiveConcurrency.__init__
+    original_set = throttle.AdaptiveConcurrency._set_limit
 
     def init(self, *a, **kw):
         original_init(self, *a, **kw)
@@ -320,8 +320,8 @@ def _record_throttle_limits() -> list[tuple[float, int]]:
         if not trace or trace[-1][1] != self.limit:
             trace.append((time.monotonic(), self.limit))
 
-    throttle.AimdThrottle.__init__ = init
-    throttle.AimdThrottle._set_limit = set_limit
+    throttle.AdaptiveConcurrency.__init__ = init
+    throttle.AdaptiveConcurrency._set_limit = set_limit
 
     # A writer process's throttle lives in the child: its limit arrives with each results frame.
     from vod2strm.output import writer_process

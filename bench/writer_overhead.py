@@ -26,6 +26,7 @@ def main() -> None:
     opts = parser.parse_args()
 
     from vod2strm import conf
+    from vod2strm.jobs.generate import writer_options
     from vod2strm.library.items import FolderFiles, OutputFile
     from vod2strm.output import fs
     from vod2strm.output.writer import Writer
@@ -45,7 +46,7 @@ def main() -> None:
         batches.append(FolderFiles(folder, files))
 
     started = time.process_time()
-    with Writer(root, settings, fs=NoWrites(), on_result=lambda _result: None) as writer:
+    with Writer(root, writer_options(settings), fs=NoWrites(), on_result=lambda _result: None) as writer:
         for batch in batches:
             writer.submit(batch)
     cpu = time.process_time() - started

@@ -40,6 +40,7 @@ def replay(dump: str, target: str, settings_overrides: dict) -> dict:
     from child import _read_dump
 
     from vod2strm import conf
+    from vod2strm.jobs.generate import writer_options
     from vod2strm.library.items import FolderFiles, OutputFile
     from vod2strm.output.writer_process import WriterProcess
 
@@ -55,7 +56,7 @@ def replay(dump: str, target: str, settings_overrides: dict) -> dict:
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     stage: list = []
     in_stage = 0
-    with WriterProcess(root, settings, on_result=on_result) as writer:
+    with WriterProcess(root, writer_options(settings), on_result=on_result) as writer:
         for folder, entries in _read_dump(dump):
             prefix = f"{folder}/" if folder else ""
             files = tuple(OutputFile(prefix + name, data, "file") for name, data in entries)

@@ -663,10 +663,10 @@ def test_a_writer_whose_pipes_break_ends_without_a_word(tmp_path):
     root = tmp_path / "lib"
     root.mkdir()
     settings = conf.build({"output_root": root, "state_dir": tmp_path / "state"})
-    config = {name: getattr(settings, name) for name in writer_process._WRITER_SETTINGS}
+    options = generate.writer_options(settings)
     child = _writer_child(tmp_path, os.getpid())
     assert child.stdin is not None and child.stdout is not None and child.stderr is not None
-    pickle.dump(("start", str(root), config), child.stdin)
+    pickle.dump(("start", str(root), options), child.stdin)
     child.stdin.flush()
     child.stdout.close()  # its results have nowhere to go
     child.stdin.close()  # and its commands end: it closes, and says so into the broken pipe
@@ -690,13 +690,12 @@ def test_a_writer_whose_parent_is_killed_mid_write_ends_without_a_word(tmp_path,
         f"""
         import itertools, os, sys
         from pathlib import Path
-        from vod2strm.conf import build
         from vod2strm.library.items import FolderFiles, OutputFile
+        from vod2strm.output.writer import WriterOptions
         from vod2strm.output.writer_process import WriterProcess
 
         root = Path({str(root)!r})
-        settings = build({{"output_root": str(root), "state_dir": str(root.parent / "state")}})
-        writer = WriterProcess(root, settings, on_result=lambda result: None)
+        writer = WriterProcess(root, WriterOptions(), on_result=lambda result: None)
         print(writer._proc.pid, flush=True)
         for n in itertools.count():
             folder = f"Movies/Film {{n}}"

@@ -34,6 +34,7 @@ from lxml import etree
 from tests.faults import helpers
 from vod2strm import conf
 from vod2strm.catalog.rows import EpisodeRow, MovieRow, SeriesRow, Source
+from vod2strm.jobs.generate import writer_options
 from vod2strm.library import items
 from vod2strm.library.naming import NameClaims
 from vod2strm.library.strm import is_http_url
@@ -207,7 +208,7 @@ settings_overrides = st.fixed_dictionaries(
 
 def write_items(built: list[items.LibraryItem], settings: conf.Settings, root: Path) -> list[WriteResult]:
     results: list[WriteResult] = []
-    with Writer(root, settings, on_result=results.append) as writer:
+    with Writer(root, writer_options(settings), on_result=results.append) as writer:
         for item in built:
             for folder in item.folders:
                 if folder.files:

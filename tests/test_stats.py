@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
 import pytest
@@ -18,8 +19,10 @@ from tests.factories import (
     MovieFactory,
     SeriesFactory,
 )
+from tests.faults.helpers import Fault, FaultFS
 from tests.library_helpers import make_settings, small_catalog
 from vod2strm.jobs import generate, stats
+from vod2strm.output.marker import MARKER_NAME
 
 pytestmark = pytest.mark.django_db
 
@@ -83,8 +86,39 @@ def test_report_has_output_runs_and_scan(tmp_path):
     assert report["output"]["files"] == result.files
     assert report["output"]["by_kind"]["movie_strm"]["files"] == 2
     assert report["runs"][0]["sections"] == {"movies": "complete", "series": "complete"}
-    assert report["scan"] == {"ours": result.files - 1, "not_ours": 1, "missing": 1, "changed": 0}
+    assert report["scan"] == {
+        "ours": result.files - 1,
+        "not_ours": 1,
+        "missing": 1,
+        "changed": 0,
+        "unreadable": 0,
+        "unknown": 0,
+    }
     assert "Library:" in stats.as_text(report)
+
+
+@pytest.mark.parametrize("where", ["folder", "root"])
+def test_a_folder_that_cannot_be_listed_is_reported_not_raised(tmp_path, where):
+    """EIO on one folder's listing (or the root's): the scan says so, and counts the manifest's files
+    there as unknown rather than missing; the rest of the library is scanned as usual."""
+    small_catalog(movies=2, series=1, episodes=2)
+    settings = make_settings(tmp_path)
+    result = generate.run(settings)
+    root = settings.output_root
+    folder = root if where == "root" else next(p for p in sorted((root / "Movies").iterdir()) if p.is_dir())
+    inside = sum(1 for p in folder.rglob("*") if p.is_file() and p.name != MARKER_NAME)
+    fs = FaultFS().add(Fault("scandir", errno.EIO, match=lambda path: path == folder))
+    report = stats.collect(settings, scan=True, fs=fs)
+    assert fs.raised == [("scandir", str(folder), errno.EIO)]
+    assert report["scan"] == {
+        "ours": result.files - inside,
+        "not_ours": 0,
+        "missing": 0,
+        "changed": 0,
+        "unreadable": 1,
+        "unknown": inside,
+    }
+    assert "1 folder(s) could not be read" in stats.as_text(report)
 
 
 def test_stats_cli_json(tmp_path, capsys):

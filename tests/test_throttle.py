@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from vod2strm.output.throttle import AimdThrottle, FakeClock, ShareSimulator, SimSample, linear_share
+from tests.throttle_sim import FakeClock, ShareSimulator, SimSample, linear_share
+from vod2strm.output.throttle import AdaptiveConcurrency, Mode, Tuning
 
 # The slow-share measurements at +1 ms (docs/throttle.md) fit latency = 12 ms + 2.2 ms per write in
 # flight; the optimum where one more slot still buys a quarter of an average slot is about 3 * 12 / 2.2 = 16.
@@ -16,9 +17,12 @@ BUSY = linear_share(0.012, 0.011)  # the share's service time x5 (another client
 SLOW_RTT = linear_share(0.036, 0.0022)  # round trips x3
 
 
-def make(min_limit: int = 1, max_limit: int = 32, **kw: object) -> tuple[AimdThrottle, ShareSimulator]:
+def make(
+    min_limit: int = 1, max_limit: int = 32, **tuning: object
+) -> tuple[AdaptiveConcurrency, ShareSimulator]:
+    """A throttle on a fake clock and its simulator; ``tuning`` overrides fields of :class:`Tuning`."""
     clock = FakeClock()
-    throttle = AimdThrottle(min_limit, max_limit, clock=clock, **kw)  # type: ignore[arg-type]
+    throttle = AdaptiveConcurrency(min_limit, max_limit, clock=clock, tuning=Tuning(**tuning))  # type: ignore[arg-type]
     return throttle, ShareSimulator(throttle, clock)
 
 
@@ -122,15 +126,44 @@ def test_limit_always_within_bounds(lo: int, hi: int) -> None:
 
 def test_start_at_initial_and_clamp() -> None:
     clock = FakeClock()
-    assert AimdThrottle(2, 8, initial=50, clock=clock).limit == 8
-    assert AimdThrottle(2, 8, initial=0, clock=clock).limit == 2
+    assert AdaptiveConcurrency(2, 8, initial=50, clock=clock).limit == 8
+    assert AdaptiveConcurrency(2, 8, initial=0, clock=clock).limit == 2
     with pytest.raises(ValueError):
-        AimdThrottle(5, 4, clock=clock)
+        AdaptiveConcurrency(5, 4, clock=clock)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"decrease": 1.0},
+        {"error_decrease": 0.0},
+        {"latency_alpha": 1.5},
+        {"min_window": 0},
+        {"hold_windows": 0},
+        {"min_window_seconds": -1.0},
+        {"max_backoff": -1},
+    ],
+)
+def test_tuning_rejects_values_outside_their_range(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        Tuning(**bad)  # type: ignore[arg-type]
+
+
+def test_snapshot_reports_the_mode_as_a_plain_string() -> None:
+    throttle, sim = make()
+    assert throttle.snapshot()["mode"] == "measure"
+    modes = set()
+    for _ in range(30):
+        sim.run(NORMAL, 100)
+        mode = throttle.snapshot()["mode"]
+        assert type(mode) is str
+        modes.add(mode)
+    assert modes <= {m.value for m in Mode} and len(modes) >= 2
 
 
 def test_producer_limited_windows_do_not_raise_the_limit() -> None:
     clock = FakeClock()
-    throttle = AimdThrottle(1, 32, initial=8, clock=clock)
+    throttle = AdaptiveConcurrency(1, 32, initial=8, clock=clock)
     for _ in range(2000):  # the caller only ever has one write at a time
         assert throttle.try_acquire()
         clock.now += 0.010
@@ -150,7 +183,7 @@ def test_deterministic_with_a_fake_clock() -> None:
 
 def test_gate_counts_slots() -> None:
     clock = FakeClock()
-    throttle = AimdThrottle(2, 2, clock=clock)
+    throttle = AdaptiveConcurrency(2, 2, clock=clock)
     assert throttle.try_acquire() and throttle.try_acquire()
     assert throttle.in_flight == 2
     assert not throttle.try_acquire()
@@ -167,7 +200,7 @@ def test_gate_counts_slots() -> None:
 
 
 def test_blocking_acquire_across_threads_never_exceeds_the_limit() -> None:
-    throttle = AimdThrottle(3, 3)
+    throttle = AdaptiveConcurrency(3, 3)
     lock = threading.Lock()
     state = {"now": 0, "peak": 0}
 
@@ -187,7 +220,7 @@ def test_blocking_acquire_across_threads_never_exceeds_the_limit() -> None:
 
 
 def test_a_completed_write_keeps_its_slot_until_the_limit_drops_below_the_holders() -> None:
-    throttle = AimdThrottle(1, 4, initial=4, clock=FakeClock())
+    throttle = AdaptiveConcurrency(1, 4, initial=4, clock=FakeClock())
     for _ in range(4):
         assert throttle.try_acquire()
     assert throttle.complete(0.01) is True  # kept: the holder's next write needs no acquire
@@ -203,7 +236,7 @@ def test_a_completed_write_keeps_its_slot_until_the_limit_drops_below_the_holder
 
 
 def test_holders_that_keep_their_slots_never_exceed_the_limit() -> None:
-    throttle = AimdThrottle(3, 3)
+    throttle = AdaptiveConcurrency(3, 3)
     lock = threading.Lock()
     state = {"now": 0, "peak": 0}
 
@@ -267,7 +300,7 @@ def test_a_share_behind_the_backoff_is_still_found() -> None:
 
 
 def test_complete_many_counts_every_write_and_keeps_the_holders_slot() -> None:
-    throttle = AimdThrottle(1, 4, clock=FakeClock())
+    throttle = AdaptiveConcurrency(1, 4, clock=FakeClock())
     assert throttle.acquire()
     assert throttle.complete_many([0.01] * 10) is True
     assert throttle.completed == 10 and throttle.in_flight == 1
@@ -277,7 +310,7 @@ def test_complete_many_counts_every_write_and_keeps_the_holders_slot() -> None:
 
 
 def test_complete_many_reports_a_failed_last_write_as_an_error() -> None:
-    throttle = AimdThrottle(1, 4, initial=4, clock=FakeClock())
+    throttle = AdaptiveConcurrency(1, 4, initial=4, clock=FakeClock())
     for _ in range(4):
         assert throttle.try_acquire()
     assert throttle.complete_many([0.01, 0.01, 0.01], last_ok=False) is False  # cut to 2: given back
@@ -285,11 +318,11 @@ def test_complete_many_reports_a_failed_last_write_as_an_error() -> None:
     assert throttle.completed == 3 and throttle.errors == 1
 
 
-def _one_holder(latency_of: Callable[[int], float], writes: int, group: int) -> AimdThrottle:
+def _one_holder(latency_of: Callable[[int], float], writes: int, group: int) -> AdaptiveConcurrency:
     """One writer at a time, as the writer process inline: ``group`` writes back to back, then
     their latencies go to the throttle together (1: one ``complete`` per write)."""
     clock = FakeClock()
-    throttle = AimdThrottle(1, 16, clock=clock)
+    throttle = AdaptiveConcurrency(1, 16, clock=clock)
     throttle.acquire()
     pending: list[float] = []
     for _ in range(writes):

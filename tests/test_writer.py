@@ -18,12 +18,13 @@ import pytest
 
 from vod2strm.conf import Settings, build
 from vod2strm.errors import ConfigError
+from vod2strm.jobs.generate import resolve_group, writer_options
 from vod2strm.library.items import FolderFiles, OutputFile
 from vod2strm.output.atomic import is_temp_name
 from vod2strm.output.fs import Entry, LocalFS
 from vod2strm.output.manifest import content_hash
-from vod2strm.output.throttle import AimdThrottle
-from vod2strm.output.writer import Writer, WriteResult, missing_names, resolve_group
+from vod2strm.output.throttle import AdaptiveConcurrency
+from vod2strm.output.writer import Writer, WriteResult, WriterOptions
 
 WAIT = 10.0  # generous upper bound for thread hand-offs; never a timing assertion
 
@@ -32,6 +33,11 @@ def settings_for(root: Path, **extra: object) -> Settings:
     raw = {"output_root": str(root), "state_dir": str(root.parent / "state"), "max_workers": 4}
     raw.update(extra)
     return build(raw)
+
+
+def options_for(root: Path, **extra: object) -> WriterOptions:
+    """The writer's options for a run with these settings (checked as a run's settings are)."""
+    return writer_options(settings_for(root, **extra))
 
 
 class Results:
@@ -176,7 +182,7 @@ def test_writes_every_file_and_creates_each_folder_once(tmp_path: Path) -> None:
     fs = CountingFS()
     results = Results()
     batches = library()
-    with Writer(root, settings_for(root), fs=fs, on_result=results) as writer:
+    with Writer(root, options_for(root), fs=fs, on_result=results) as writer:
         for batch in batches:
             assert writer.submit(batch)
         # The same folders again in the same run: the cache means no further makedirs.
@@ -219,7 +225,7 @@ def test_identical_existing_files_are_adopted_not_rewritten(tmp_path: Path) -> N
     fresh = FolderFiles("Movies/B (2001)", (OutputFile("Movies/B (2001)/B.strm", b"b", "movie_strm"),))
     fs = CountingFS()
     results = Results()
-    with Writer(root, settings_for(root), fs=fs, on_result=results) as writer:
+    with Writer(root, options_for(root), fs=fs, on_result=results) as writer:
         writer.submit(batch)
         writer.submit(fresh)
     got = results.by_path()
@@ -239,7 +245,7 @@ def test_identical_existing_files_are_adopted_not_rewritten(tmp_path: Path) -> N
     # Bytes whose hash the caller says we wrote there are ours: read once, then replaced.
     fs2 = CountingFS()
     owned = {"Movies/A (2000)/A (2000).nfo": (content_hash(b"<movie>old</movie>"),)}
-    with Writer(root, settings_for(root), fs=fs2) as writer:
+    with Writer(root, options_for(root), fs=fs2) as writer:
         writer.submit(batch, owned=owned)
     assert fs2.ops("read")[str(differs)] == 1 and fs2.ops("write")[str(differs)] == 1
     assert differs.read_bytes() == b"<movie>new</movie>"
@@ -249,7 +255,7 @@ def test_files_at_the_root_need_no_makedirs(tmp_path: Path) -> None:
     root = tmp_path / "lib"
     root.mkdir()
     fs = CountingFS()
-    with Writer(root, settings_for(root), fs=fs) as writer:
+    with Writer(root, options_for(root), fs=fs) as writer:
         writer.submit(FolderFiles("", (OutputFile("top.nfo", b"x", "movie_nfo"),)))
     assert (root / "top.nfo").read_bytes() == b"x"
     assert not fs.ops("makedirs")
@@ -259,13 +265,18 @@ def test_dir_mode_and_file_mode_apply_to_what_the_writer_creates(tmp_path: Path)
     root = tmp_path / "lib"
     (root / "Movies").mkdir(parents=True)
     (root / "Movies").chmod(0o700)
-    s = settings_for(root, dir_mode="0750", file_mode="0640", group=str(os.getegid()))
+    s = options_for(root, dir_mode="0750", file_mode="0640", group=str(os.getegid()))
     with Writer(root, s) as writer:
         writer.submit(FolderFiles("Movies/A", (OutputFile("Movies/A/A.strm", b"u", "movie_strm"),)))
     assert stat.S_IMODE((root / "Movies").stat().st_mode) == 0o700  # pre-existing: untouched
     assert stat.S_IMODE((root / "Movies" / "A").stat().st_mode) == 0o750
     assert stat.S_IMODE((root / "Movies" / "A" / "A.strm").stat().st_mode) == 0o640
     assert (root / "Movies" / "A").stat().st_gid == os.getegid()
+
+
+def test_writer_options_default_to_the_settings_defaults(tmp_path: Path) -> None:
+    defaults = build({"output_root": str(tmp_path / "lib"), "state_dir": str(tmp_path / "state")})
+    assert writer_options(defaults) == WriterOptions()
 
 
 def test_resolve_group() -> None:
@@ -280,7 +291,7 @@ def test_resolve_group() -> None:
 def test_unsafe_paths_are_refused(tmp_path: Path) -> None:
     root = tmp_path / "lib"
     root.mkdir()
-    with Writer(root, settings_for(root)) as writer:
+    with Writer(root, options_for(root)) as writer:
         for folder, relpath in (
             ("../escape", "../escape/x"),
             ("/abs", "/abs/x"),
@@ -313,7 +324,7 @@ def test_one_failed_file_does_not_stop_the_others(tmp_path: Path) -> None:
     fs = FaultFS(write_error=lambda p: errno.EACCES if p == bad else None)
     results = Results()
     batches = library()
-    with Writer(root, settings_for(root), fs=fs, on_result=results) as writer:
+    with Writer(root, options_for(root), fs=fs, on_result=results) as writer:
         for batch in batches:
             writer.submit(batch)
     got = results.by_path()
@@ -332,7 +343,7 @@ def test_eacces_on_one_folder_is_an_item_error(tmp_path: Path) -> None:
     fs = FaultFS(makedirs_error=lambda p: errno.EACCES if p == denied else None)
     results = Results()
     batches = library()
-    with Writer(root, settings_for(root), fs=fs, on_result=results) as writer:
+    with Writer(root, options_for(root), fs=fs, on_result=results) as writer:
         for batch in batches:
             writer.submit(batch)
     failed = sorted(r.relpath for r in results.items if not r.ok)
@@ -349,7 +360,7 @@ def _fatal_after(
 ) -> tuple[Writer, Results]:
     results = Results()
     sent = 0
-    with Writer(root, settings_for(root), fs=fs, on_result=results, **writer_kw) as writer:  # type: ignore[arg-type]
+    with Writer(root, options_for(root), fs=fs, on_result=results, **writer_kw) as writer:  # type: ignore[arg-type]
         for batch in batches:
             accepted = writer.submit(batch)
             sent += 1
@@ -399,7 +410,7 @@ def test_root_vanishing_is_fatal_and_never_recreated(tmp_path: Path) -> None:
     root.mkdir(parents=True)
     results = Results()
     batches = library()
-    with Writer(root, settings_for(root), on_result=results) as writer:
+    with Writer(root, options_for(root), on_result=results) as writer:
         writer.submit(batches[0])
         writer.join()
         for p in sorted(root.rglob("*"), reverse=True):
@@ -451,7 +462,7 @@ def test_submit_blocks_when_the_pending_queue_is_full(tmp_path: Path) -> None:
     root.mkdir()
     fs = BlockingFS()
     results = Results()
-    s = settings_for(root, max_workers=2, min_workers=2)
+    s = options_for(root, max_workers=2, min_workers=2)
     batches = library(shows=0, movies=10)
     submitted: list[int] = []
 
@@ -472,7 +483,6 @@ def test_submit_blocks_when_the_pending_queue_is_full(tmp_path: Path) -> None:
         assert len(submitted) == 3
         time.sleep(0.1)  # give a misbehaving submit the chance to return
         assert len(submitted) == 3 and thread.is_alive()
-        assert writer.snapshot()["batches_pending"] == 3
         fs.go.set()
         thread.join(WAIT)
         assert not thread.is_alive()
@@ -487,7 +497,7 @@ def test_cancel_skips_pending_work_and_leaves_no_partial_file(tmp_path: Path) ->
     old.write_bytes(b"old bytes")
     fs = BlockingFS()
     results = Results()
-    s = settings_for(root, max_workers=2, min_workers=2)
+    s = options_for(root, max_workers=2, min_workers=2)
     batches = library(shows=0, movies=10)
     with Writer(root, s, fs=fs, on_result=results, max_pending=20) as writer:
         for batch in batches:
@@ -518,7 +528,7 @@ def test_cancel_skips_pending_work_and_leaves_no_partial_file(tmp_path: Path) ->
 def test_submit_after_close_raises(tmp_path: Path) -> None:
     root = tmp_path / "lib"
     root.mkdir()
-    writer = Writer(root, settings_for(root))
+    writer = Writer(root, options_for(root))
     writer.close()
     writer.close()  # idempotent
     with pytest.raises(RuntimeError):
@@ -530,7 +540,7 @@ def test_exception_in_the_caller_cancels_and_propagates(tmp_path: Path) -> None:
     root.mkdir()
     fs = BlockingFS()
     results = Results()
-    s = settings_for(root, max_workers=1, min_workers=1)
+    s = options_for(root, max_workers=1, min_workers=1)
     with pytest.raises(KeyboardInterrupt), Writer(root, s, fs=fs, on_result=results) as writer:
         for batch in library(shows=0, movies=2):
             writer.submit(batch)
@@ -549,7 +559,7 @@ def test_a_failing_callback_stops_the_writer_and_is_reraised(tmp_path: Path) -> 
     def broken(result: WriteResult) -> None:
         raise RuntimeError("manifest is gone")
 
-    writer = Writer(root, settings_for(root), on_result=broken)
+    writer = Writer(root, options_for(root), on_result=broken)
     for batch in library(shows=0, movies=3):
         writer.submit(batch)
     with pytest.raises(RuntimeError, match="manifest is gone"):
@@ -560,32 +570,44 @@ def test_a_failing_callback_stops_the_writer_and_is_reraised(tmp_path: Path) -> 
 # -- verify ---------------------------------------------------------------------------------------
 
 
-def test_verify_folder_lists_once_and_reports_missing(tmp_path: Path) -> None:
+def test_if_missing_writes_only_names_the_folder_lacks(tmp_path: Path) -> None:
+    """``--verify``: files the manifest says hold our bytes are written only when gone, from the
+    folder's one listing (no read of the present ones)."""
     root = tmp_path / "lib"
     folder = root / "Movies/A (2000)"
     folder.mkdir(parents=True)
     (folder / "A (2000).strm").write_bytes(b"x")
     (folder / "poster.jpg").write_bytes(b"user")
     fs = CountingFS()
-    with Writer(root, settings_for(root), fs=fs) as writer:
-        missing = writer.verify_folder("Movies/A (2000)", ["A (2000).strm", "A (2000).nfo"])
-        assert missing == {"A (2000).nfo"}
-        assert writer.verify_folder("Movies/Gone", ["x.strm", "x.nfo"]) == {"x.strm", "x.nfo"}
-    assert fs.ops("scandir") == Counter({str(folder): 1, str(root / "Movies/Gone"): 1})
-    assert missing_names(fs, folder, []) == set()
-    (root / "afile").write_bytes(b"")
-    assert missing_names(fs, root / "afile", ["x"]) == {"x"}  # ENOTDIR: all missing
+    results = Results()
+    batch = FolderFiles(
+        "Movies/A (2000)",
+        (
+            OutputFile("Movies/A (2000)/A (2000).strm", b"new", "movie_strm"),
+            OutputFile("Movies/A (2000)/A (2000).nfo", b"<movie/>", "movie_nfo"),
+        ),
+    )
+    with Writer(root, options_for(root), fs=fs, on_result=results) as writer:
+        writer.submit(batch, if_missing=frozenset(f.relpath for f in batch.files))
+    outcomes = results.by_path()
+    strm, nfo = outcomes["Movies/A (2000)/A (2000).strm"], outcomes["Movies/A (2000)/A (2000).nfo"]
+    assert strm.adopted
+    assert nfo.ok and not nfo.adopted
+    assert (folder / "A (2000).strm").read_bytes() == b"x"  # present: not read, not rewritten
+    assert (folder / "A (2000).nfo").read_bytes() == b"<movie/>"
+    assert fs.ops("scandir") == Counter({str(folder): 1})
+    assert not fs.ops("read_bytes")
 
 
-def test_snapshot_has_counters_and_throttle(tmp_path: Path) -> None:
+def test_counters_and_throttle(tmp_path: Path) -> None:
     root = tmp_path / "lib"
     root.mkdir()
-    throttle = AimdThrottle(1, 4)
-    with Writer(root, settings_for(root), throttle=throttle) as writer:
+    throttle = AdaptiveConcurrency(1, 4)
+    with Writer(root, options_for(root), throttle=throttle) as writer:
         writer.submit(library(shows=0, movies=1)[0])
-    snap = writer.snapshot()
-    assert snap["written"] == 2 and snap["failed"] == 0 and snap["skipped"] == 0
-    assert snap["throttle"]["completed"] == 2 and snap["throttle"]["in_flight"] == 0
+    assert (writer.written, writer.failed, writer.skipped) == (2, 0, 0)
+    snap = throttle.snapshot()
+    assert snap["completed"] == 2 and snap["in_flight"] == 0
     assert writer.throttle is throttle
 
 
@@ -613,8 +635,8 @@ def test_writes_in_flight_never_exceed_the_throttle_limit_and_every_slot_comes_b
     root = tmp_path / "lib"
     root.mkdir()
     fs = PeakFS()
-    throttle = AimdThrottle(2, 2)  # 8 threads, 2 slots: batches keep a slot across their files
-    with Writer(root, settings_for(root, max_workers=8), fs=fs, throttle=throttle) as writer:
+    throttle = AdaptiveConcurrency(2, 2)  # 8 threads, 2 slots: batches keep a slot across their files
+    with Writer(root, options_for(root, max_workers=8), fs=fs, throttle=throttle) as writer:
         batches = library()
         for batch in batches:
             writer.submit(batch)
@@ -644,7 +666,7 @@ def test_a_serial_writer_writes_in_the_submitting_thread_and_a_wider_one_in_its_
     root.mkdir()
     fs = _ThreadRecordingFS()
     batches = library()
-    settings = settings_for(root, min_workers=workers, max_workers=workers)
+    settings = options_for(root, min_workers=workers, max_workers=workers)
     with Writer(root, settings, fs=fs, on_result=Results(), inline_when_serial=True) as writer:
         assert writer.submit_many([(batch, True, frozenset()) for batch in batches]) == len(batches)
     assert all((root / f.relpath).read_bytes() == f.data for f in all_files(batches))
@@ -678,10 +700,10 @@ def test_back_at_a_limit_of_one_a_serial_writer_lets_its_pool_finish_then_writes
     root = tmp_path / "lib"
     root.mkdir()
     fs = _GatedFS()
-    throttle = AimdThrottle(1, 4, initial=2)
+    throttle = AdaptiveConcurrency(1, 4, initial=2)
     batches = library(shows=0, movies=4)
     with Writer(
-        root, settings_for(root), fs=fs, on_result=Results(), inline_when_serial=True, throttle=throttle
+        root, options_for(root), fs=fs, on_result=Results(), inline_when_serial=True, throttle=throttle
     ) as writer:
         assert writer.submit_many([(batch, True, frozenset()) for batch in batches[:3]]) == 3
         with throttle._cond:
@@ -714,7 +736,7 @@ def test_written_inline_a_batch_reports_its_latencies_together_and_a_failure_at_
     )
     heard: list[tuple[int, bool]] = []
 
-    class Listening(AimdThrottle):
+    class Listening(AdaptiveConcurrency):
         def complete(self, latency_s: float, ok: bool = True) -> bool:
             raise AssertionError("inline writes are observed together")
 
@@ -726,7 +748,7 @@ def test_written_inline_a_batch_reports_its_latencies_together_and_a_failure_at_
     fs = FaultFS(write_error=lambda p: code if p.name == "e3.strm" else None)
     results = Results()
     with Writer(
-        root, settings_for(root), fs=fs, on_result=results, inline_when_serial=True, throttle=throttle
+        root, options_for(root), fs=fs, on_result=results, inline_when_serial=True, throttle=throttle
     ) as writer:
         writer.submit(batch)
     assert heard == [(4, code == errno.EACCES), (5, True)]
@@ -752,7 +774,7 @@ def test_a_cancel_during_flush_skips_what_is_queued(tmp_path: Path) -> None:
     results = Results()
     cancel = threading.Event()
     with Writer(
-        root, settings_for(root, max_workers=1), fs=_SlowFS(), on_result=results, max_pending=400
+        root, options_for(root, max_workers=1), fs=_SlowFS(), on_result=results, max_pending=400
     ) as w:
         for i in range(200):
             w.submit(FolderFiles(f"Movies/M{i}", (OutputFile(f"Movies/M{i}/m.strm", b"x", "movie_strm"),)))

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.library_helpers import make_settings, small_catalog
-from tests.test_writer import Results, all_files, library, no_temp_files, settings_for
+from tests.test_writer import Results, all_files, library, no_temp_files, options_for
 from vod2strm.jobs import generate
 from vod2strm.library.items import FolderFiles, OutputFile
 from vod2strm.output import writer_process
@@ -39,7 +39,7 @@ def test_writes_every_file_and_reports_each_once(tmp_path: Path) -> None:
     root.mkdir()
     results = Results()
     batches = library()
-    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+    with WriterProcess(root, options_for(root), on_result=results) as writer:
         for batch in batches:
             assert writer.submit(batch)
         writer.flush()
@@ -56,7 +56,7 @@ def test_the_childs_throttle_limit_comes_back_with_its_results(tmp_path: Path) -
     """The run (and the benchmark's limit trace) sees the limit the child's throttle chose."""
     root = tmp_path / "lib"
     root.mkdir()
-    settings = settings_for(root, min_workers=3, max_workers=5)
+    settings = options_for(root, min_workers=3, max_workers=5)
     with WriterProcess(root, settings, on_result=Results()) as writer:
         assert writer.throttle_limit is None  # nothing reported yet
         for batch in library():
@@ -69,12 +69,12 @@ def test_identical_files_are_adopted_in_the_child_too(tmp_path: Path) -> None:
     root = tmp_path / "lib"
     root.mkdir()
     batches = library(shows=1, movies=2)
-    with WriterProcess(root, settings_for(root), on_result=Results()) as writer:
+    with WriterProcess(root, options_for(root), on_result=Results()) as writer:
         for batch in batches:
             writer.submit(batch)
     mtimes = {f.relpath: (root / f.relpath).stat().st_mtime_ns for f in all_files(batches)}
     results = Results()
-    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+    with WriterProcess(root, options_for(root), on_result=results) as writer:
         for batch in batches:
             writer.submit(batch)
     assert all(r.ok and r.adopted for r in results.items)
@@ -88,7 +88,7 @@ def test_an_item_error_comes_back_with_its_errno(tmp_path: Path) -> None:
     results = Results()
     batch = FolderFiles("Movies/X", (OutputFile("Movies/X/X.strm", b"http://x\n", "movie_strm"),))
     good = FolderFiles("TV Shows", (OutputFile("TV Shows/tvshow.nfo", b"<tvshow/>", "tvshow_nfo"),))
-    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+    with WriterProcess(root, options_for(root), on_result=results) as writer:
         writer.submit(batch)
         writer.submit(good)
     got = results.by_path()
@@ -118,7 +118,7 @@ def test_a_batch_with_mixed_outcomes_reports_each_file_once(tmp_path: Path) -> N
         "Movies/Y (2002)", (OutputFile("Movies/Y (2002)/y.strm", b"http://y\n", "movie_strm"),)
     )
     results = Results()
-    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+    with WriterProcess(root, options_for(root), on_result=results) as writer:
         writer.submit(FolderFiles("Movies/X (2001)", files))
         writer.submit(whole)
         writer.flush()
@@ -160,7 +160,7 @@ def test_with_on_batch_written_files_come_as_one_list_per_batch(tmp_path: Path) 
     events: list[tuple[str, object]] = []
     with WriterProcess(
         root,
-        settings_for(root),
+        options_for(root),
         on_result=lambda r: events.append(("one", r.relpath)),
         on_batch=lambda batch, written: events.append(("batch", [f.relpath for f in written])),
     ) as writer:
@@ -181,7 +181,7 @@ def test_a_vanished_root_is_fatal_in_the_parent(tmp_path: Path) -> None:
     root.mkdir(parents=True)
     results = Results()
     batches = library()
-    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+    with WriterProcess(root, options_for(root), on_result=results) as writer:
         writer.submit(batches[0])
         writer.flush()
         for p in sorted(root.rglob("*"), reverse=True):
@@ -201,7 +201,7 @@ def test_the_childs_death_stops_the_writer_and_nothing_hangs(tmp_path: Path) -> 
     root.mkdir()
     results = Results()
     batches = library()
-    writer = WriterProcess(root, settings_for(root), on_result=results)
+    writer = WriterProcess(root, options_for(root), on_result=results)
     writer.submit(batches[0])
     writer.flush()
     os.kill(writer._proc.pid, signal.SIGKILL)
@@ -221,7 +221,7 @@ def test_cancel_skips_what_the_child_has_not_started(tmp_path: Path) -> None:
     root.mkdir()
     results = Results()
     batches = library(shows=20, movies=50)
-    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+    with WriterProcess(root, options_for(root), on_result=results) as writer:
         writer.submit(batches[0])
         writer.cancel()
         for batch in batches[1:]:
@@ -288,7 +288,7 @@ def test_a_failing_callback_is_reraised_on_close(tmp_path: Path) -> None:
     def broken(result: object) -> None:
         raise RuntimeError("manifest is gone")
 
-    writer = WriterProcess(root, settings_for(root), on_result=broken)
+    writer = WriterProcess(root, options_for(root), on_result=broken)
     for batch in library(shows=0, movies=3):
         writer.submit(batch)
     with pytest.raises(RuntimeError, match="manifest is gone"):
@@ -304,7 +304,7 @@ def test_files_and_folders_in_flight_are_bounded(tmp_path: Path, monkeypatch: py
     root.mkdir()
     peaks: list[tuple[int, int]] = []
     results = Results()
-    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+    with WriterProcess(root, options_for(root), on_result=results) as writer:
         for batch in library(shows=3, seasons=2, episodes=1, movies=8):
             writer.submit(batch)
             peaks.append((writer._files_out, len(writer._folders_out)))
@@ -326,11 +326,10 @@ def test_the_child_dies_with_a_killed_parent(tmp_path: Path) -> None:
         import os, sys, time
         sys.path.insert(0, {str(REPO)!r})
         from pathlib import Path
-        from vod2strm.conf import build
+        from vod2strm.output.writer import WriterOptions
         from vod2strm.output.writer_process import WriterProcess
         root = Path({str(root)!r})
-        w = WriterProcess(root, build({{"output_root": str(root), "state_dir": str(root.parent / "s")}}),
-                          on_result=lambda r: None)
+        w = WriterProcess(root, WriterOptions(), on_result=lambda r: None)
         print(w._proc.pid, flush=True)
         time.sleep(60)
         """
@@ -391,7 +390,7 @@ def test_submit_many_sends_several_batches_to_a_frame(
     frames: list[int] = []
     results = Results()
     batches = library(shows=4, movies=20)
-    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+    with WriterProcess(root, options_for(root), on_result=results) as writer:
         send = writer._send
 
         def counting_send(message: tuple) -> bool:
@@ -418,7 +417,7 @@ def test_submit_many_obeys_the_runs_cancel_while_waiting_for_room(
     results = Results()
     batches = library(shows=0, movies=50)
     cancel = threading.Event()
-    with WriterProcess(root, settings_for(root), on_result=results) as writer:
+    with WriterProcess(root, options_for(root), on_result=results) as writer:
         room = writer._has_room
 
         def cancel_when_full(count: int) -> bool:  # the run is cancelled as the first frame is out

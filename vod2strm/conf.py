@@ -424,10 +424,6 @@ class Settings:
     take_over_foreign_files: bool = _d("take_over_foreign_files")
     overwrite_edited_files: bool = _d("overwrite_edited_files")
 
-    @property
-    def name_clean(self) -> re.Pattern[str] | None:
-        return re.compile(self.name_clean_regex) if self.name_clean_regex else None
-
     def roots(self) -> dict[str, Path]:
         """Output roots by the name the manifest records: ``main``, plus ``adult`` when separate."""
         roots = {"main": self.output_root}

@@ -49,9 +49,3 @@ class StateError(Vod2strmError):
 
     The run stops; what it wrote to the library stays, and the next run adopts those files.
     """
-
-
-class Cancelled(Vod2strmError):
-    """The run was asked to stop (Ctrl-C, SIGTERM, cancel action) and stopped at a safe point."""
-
-    exit_code = EXIT_INTERRUPTED

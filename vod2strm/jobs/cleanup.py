@@ -31,7 +31,7 @@ from typing import Any
 from vod2strm.conf import Settings
 from vod2strm.errors import EXIT_INTERRUPTED, EXIT_ITEM_ERRORS, EXIT_OK, EXIT_REFUSED, Vod2strmError
 from vod2strm.jobs.generate import SECTIONS
-from vod2strm.output import lock, marker
+from vod2strm.output import marker, session
 from vod2strm.output.atomic import sweep_temp_files
 from vod2strm.output.fs import LocalFS
 from vod2strm.output.manifest import EDITED, FOREIGN, Manifest, Orphan, content_hash
@@ -129,62 +129,51 @@ def run(
     cancel = cancel or threading.Event()
     fs = fs or LocalFS()
     result = CleanupResult(dry_run=dry_run)
-    with lock.run_lock(settings.state_dir, settings.output_root):
-        manifest = Manifest.open(settings.state_dir, settings.output_root)
-        try:
-            roots = settings.roots()
-            # Another state's root is refused, dry run or not (output/marker.py).
-            owner, marked = marker.check_owner(roots.values(), manifest, fs, write=not dry_run)
-            has_files = manifest.has_files()
-            if not has_files:
-                result.message = "the manifest lists no files yet: nothing to clean"
-                return result
-            for root in roots.values():
-                marker.check_root(root, has_files, fs)
-                if not dry_run:
-                    marker.ensure_marker(root, fs, owner, marked[root])  # claims an older version's marker
-            plan = {}
-            for section in SECTIONS:
-                complete = manifest.latest_complete_run(section)
-                if complete is None:
-                    result.sections[section] = "skipped: its latest generate was not complete"
-                    continue
-                plan[section] = complete
-            refused, unconfigured = _valve(manifest, plan, roots, settings.cleanup_max_share, force, result)
-            # A dry run lists what a refused section would lose too: that is what the user must judge.
-            left_alone = set(unconfigured) | (set() if dry_run else set(refused))
-            if refused:
-                result.refused = True
-                result.message = (
-                    "cleanup refused for "
-                    + "; ".join(refused.values())
-                    + ". A provider outage? Nothing there was deleted; force the cleanup if this is intended."
-                )
-                log.warning("%s", result.message)
-            remover = _Remover(roots, fs, manifest, result, dry_run, on_path)
-            for section, complete in plan.items():
-                if all((root, section) in left_alone for root in roots):
-                    continue
-                try:
-                    for orphan in manifest.iter_orphans(section, complete):
-                        if cancel.is_set():
-                            result.cancelled = True
-                            break
-                        if (orphan.root, section) in left_alone:
-                            continue
-                        remover.handle(orphan)
-                finally:
-                    remover.finish()
-                if result.cancelled:
-                    result.sections[section] = "cancelled"
-                    break
-                if any(key[1] == section for key in left_alone | set(refused)):
-                    continue  # partly left alone: its items stay until the whole section is cleaned
-                result.sections[section] = "cleaned"
-                if not dry_run:
-                    manifest.prune_items(section, complete)
-        finally:
-            manifest.close()
+    with session.open_root(settings, fs, write=not dry_run, create=False) as opened:
+        manifest, roots = opened.manifest, opened.roots
+        if not opened.has_files:
+            result.message = "the manifest lists no files yet: nothing to clean"
+            return result
+        plan = {}
+        for section in SECTIONS:
+            complete = manifest.latest_complete_run(section)
+            if complete is None:
+                result.sections[section] = "skipped: its latest generate was not complete"
+                continue
+            plan[section] = complete
+        refused, unconfigured = _valve(manifest, plan, roots, settings.cleanup_max_share, force, result)
+        # A dry run lists what a refused section would lose too: that is what the user must judge.
+        left_alone = set(unconfigured) | (set() if dry_run else set(refused))
+        if refused:
+            result.refused = True
+            result.message = (
+                "cleanup refused for "
+                + "; ".join(refused.values())
+                + ". A provider outage? Nothing there was deleted; force the cleanup if this is intended."
+            )
+            log.warning("%s", result.message)
+        remover = _Remover(roots, fs, manifest, result, dry_run, on_path)
+        for section, complete in plan.items():
+            if all((root, section) in left_alone for root in roots):
+                continue
+            try:
+                for orphan in manifest.iter_orphans(section, complete):
+                    if cancel.is_set():
+                        result.cancelled = True
+                        break
+                    if (orphan.root, section) in left_alone:
+                        continue
+                    remover.handle(orphan)
+            finally:
+                remover.finish()
+            if result.cancelled:
+                result.sections[section] = "cancelled"
+                break
+            if any(key[1] == section for key in left_alone | set(refused)):
+                continue  # partly left alone: its items stay until the whole section is cleaned
+            result.sections[section] = "cleaned"
+            if not dry_run:
+                manifest.prune_items(section, complete)
     return result
 
 
@@ -260,6 +249,8 @@ class _Remover:
         self._forget: list[tuple[str, str]] = []
         self._doomed: list[tuple[Orphan, Path]] = []  # judged ours, deleted in small groups
         self._folder: tuple[str, PurePosixPath] | None = None
+        self._live_of: tuple[str, str] | None = None  # whose live paths _live holds
+        self._live: list[str] = []
 
     def handle(self, orphan: Orphan) -> None:
         root = self.roots.get(orphan.root)
@@ -378,8 +369,13 @@ class _Remover:
         """Whether the orphan's path names the same file as a live path of its item, spelled in
         another case: after a title's case-only rename on a case-insensitive share (SMB, NTFS,
         APFS) the old and new names are one file, and deleting the old one deletes the live one."""
+        if not orphan.item_seen:  # its item left the catalog: it has no live file
+            return False
+        if self._live_of != (orphan.root, orphan.item_key):  # orphans come grouped by folder
+            self._live_of = (orphan.root, orphan.item_key)
+            self._live = self.manifest.live_paths(orphan.item_key, orphan.root)
         folded = orphan.path.casefold()
-        for live in self.manifest.live_paths(orphan.item_key, orphan.root):
+        for live in self._live:
             if live != orphan.path and live.casefold() == folded:
                 try:
                     other = self.fs.stat(root.joinpath(*PurePosixPath(live).parts), follow_symlinks=False)

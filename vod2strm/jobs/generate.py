@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import grp
 import itertools
 import logging
 import threading
@@ -29,16 +30,17 @@ from vod2strm.errors import (
     EXIT_INTERRUPTED,
     EXIT_ITEM_ERRORS,
     EXIT_OK,
+    ConfigError,
     Vod2strmError,
 )
 from vod2strm.jobs.progress import Progress
 from vod2strm.library import items as library
 from vod2strm.library.items import FolderFiles, LibraryItem
 from vod2strm.library.naming import NameClaims
-from vod2strm.output import lock, marker, writer_process
+from vod2strm.output import session, writer_process
 from vod2strm.output.fs import LocalFS
 from vod2strm.output.manifest import EDITED, FOREIGN, FileRecord, FileState, Manifest, content_hash
-from vod2strm.output.writer import Owned, Writer, WriteResult
+from vod2strm.output.writer import Owned, Writer, WriteResult, WriterOptions
 from vod2strm.output.writer_process import WriterProcess
 
 log = logging.getLogger(__name__)
@@ -211,60 +213,80 @@ def run(
         sections = [s for s in sections if (movie_ids if s == "movies" else series_ids) is not None]
     counter = QueryCounter()
     result = GenerateResult(dry_run=dry_run)
-    with lock.run_lock(settings.state_dir, settings.output_root):
-        manifest = Manifest.open(settings.state_dir, settings.output_root)
+    with session.open_root(settings, fs, write=not dry_run, create=True) as opened:
+        manifest, roots = opened.manifest, opened.roots
+        if not dry_run:
+            if not opened.has_files:
+                manifest.defer_item_index()  # a first run: built once, at the end
+            elif _handed_over(settings):
+                # Files kept as someone else's are offered again: their items render this run.
+                manifest.render_kept_again(_handed_over(settings))
+        result.run_id = None if dry_run else manifest.start_run("generate", selected=selected)
         try:
-            roots = settings.roots()
-            # Another state's root is refused, dry run or not (output/marker.py).
-            owner, marked = marker.check_owner(roots.values(), manifest, fs, write=not dry_run)
-            if not dry_run:
-                has_files = manifest.has_files()
-                for root in roots.values():
-                    marker.check_root(root, has_files, fs)
-                    marker.ensure_marker(root, fs, owner, marked[root])
-                if not has_files:
-                    manifest.defer_item_index()  # a first run: built once, at the end
-                elif _handed_over(settings):
-                    # Files kept as someone else's are offered again: their items render this run.
-                    manifest.render_kept_again(_handed_over(settings))
-            result.run_id = None if dry_run else manifest.start_run("generate", selected=selected)
-            try:
-                with connections["default"].execute_wrapper(counter):
-                    pipeline = _Pipeline(
-                        settings, manifest, result, roots, fs, dry_run, verify, cancel, separate_writer
-                    )
-                    if selected:
-                        pipeline.claim_recorded_folders()
-                    try:
-                        for section in sections:
-                            ids = movie_ids if section == "movies" else series_ids
-                            status = pipeline.run_section(section, ids, progress)
-                            result.sections[section] = status
-                            progress.finish_section(section, status)
-                            if status != "complete":
-                                break
-                    finally:
-                        pipeline.close()
-                        for section in sections:
-                            result.sections.setdefault(section, "cancelled" if cancel.is_set() else "failed")
-            except BaseException as exc:
-                # The catalog database went away, a bug, a second Ctrl-C: close the run as failed, so
-                # status reports it and cleanup waits for a complete run (docs/cli.md, "Complete runs").
-                _close_failed_run(manifest, result, sections, counter, started, exc)
-                raise
-            manifest.ensure_item_index()  # a first run's deferred index is part of its time
-            result.queries = counter.count
-            result.seconds = time.monotonic() - started
-            if result.run_id is not None:
-                manifest.finish_run(result.run_id, result.sections, result.as_dict())
-        finally:
-            manifest.close()
+            with connections["default"].execute_wrapper(counter):
+                pipeline = _Pipeline(
+                    settings, manifest, result, roots, fs, dry_run, verify, cancel, separate_writer
+                )
+                if selected:
+                    pipeline.claim_recorded_folders()
+                try:
+                    for section in sections:
+                        ids = movie_ids if section == "movies" else series_ids
+                        status = pipeline.run_section(section, ids, progress)
+                        result.sections[section] = status
+                        progress.finish_section(section, status)
+                        if status != "complete":
+                            break
+                finally:
+                    pipeline.close()
+                    for section in sections:
+                        result.sections.setdefault(section, "cancelled" if cancel.is_set() else "failed")
+        except BaseException as exc:
+            # The catalog database went away, a bug, a second Ctrl-C: close the run as failed, so
+            # status reports it and cleanup waits for a complete run (docs/cli.md, "Complete runs").
+            _close_failed_run(manifest, result, sections, counter, started, exc)
+            raise
+        manifest.ensure_item_index()  # a first run's deferred index is part of its time
+        result.queries = counter.count
+        result.seconds = time.monotonic() - started
+        if result.run_id is not None:
+            manifest.finish_run(result.run_id, result.sections, result.as_dict())
     return result
 
 
 def _handed_over(settings: Settings) -> tuple[str, ...]:
     """The kinds of kept files (see :mod:`vod2strm.output.manifest`) the settings hand to us."""
     return (FOREIGN,) * settings.take_over_foreign_files + (EDITED,) * settings.overwrite_edited_files
+
+
+def writer_options(settings: Settings) -> WriterOptions:
+    """The writer's options from a run's settings, with ``group`` resolved to a gid (once per root)."""
+    return WriterOptions(
+        fsync=settings.fsync,
+        file_mode=settings.file_mode,
+        dir_mode=settings.dir_mode,
+        gid=resolve_group(settings.group),
+        min_workers=settings.min_workers,
+        max_workers=settings.max_workers,
+        take_over_foreign_files=settings.take_over_foreign_files,
+        overwrite_edited_files=settings.overwrite_edited_files,
+    )
+
+
+def resolve_group(group: str) -> int | None:
+    """``settings.group`` (a name or a numeric gid; empty: none) as a gid.
+
+    ``conf`` checked the name when the settings were loaded; a group removed since is still an error.
+    """
+    name = (group or "").strip()
+    if not name:
+        return None
+    if name.isdigit():
+        return int(name)
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise ConfigError("group", f"unknown group {name!r}") from None
 
 
 def _close_failed_run(
@@ -574,14 +596,11 @@ class _Pipeline:
         if writer is None:
             on_result = functools.partial(self._done, root)
             on_batch = functools.partial(self._batch_written, root)
+            options = writer_options(self.settings)
             if self.separate_writer:
-                writer = WriterProcess(
-                    self.roots[root], self.settings, on_result=on_result, on_batch=on_batch
-                )
+                writer = WriterProcess(self.roots[root], options, on_result=on_result, on_batch=on_batch)
             else:
-                writer = Writer(
-                    self.roots[root], self.settings, fs=self.fs, on_result=on_result, on_batch=on_batch
-                )
+                writer = Writer(self.roots[root], options, fs=self.fs, on_result=on_result, on_batch=on_batch)
             writer.__enter__()
             self._writers[root] = writer
         return writer

@@ -8,7 +8,6 @@ in the same byte order — so it needs memory for one folder listing, not for th
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,8 +73,12 @@ def catalog_counts(settings: Settings) -> dict[str, Any]:
     }
 
 
-def collect(settings: Settings, *, scan: bool = False) -> dict[str, Any]:
-    """The whole report as a JSON-ready dict (keys documented in docs/stats.md)."""
+def collect(settings: Settings, *, scan: bool = False, fs: LocalFS | None = None) -> dict[str, Any]:
+    """The whole report as a JSON-ready dict (keys documented in docs/stats.md).
+
+    ``fs``: the filesystem boundary for the share (fault tests swap it).
+    """
+    fs = fs or LocalFS()
     report: dict[str, Any] = {"catalog": catalog_counts(settings)}
     path = manifest_path(settings.state_dir, settings.output_root)
     owner_id = None
@@ -96,45 +99,59 @@ def collect(settings: Settings, *, scan: bool = False) -> dict[str, Any]:
             }
             report["runs"] = manifest.recent_runs(5)
             if scan:
-                report["scan"] = scan_output(settings, manifest)
+                report["scan"] = scan_output(settings, manifest, fs)
         finally:
             manifest.close()
     else:
         report["output"] = {"files": 0, "bytes": 0, "by_kind": {}, "kept": {}, "kept_files": []}
         report["runs"] = []
         if scan:
-            report["scan"] = {"ours": 0, "not_ours": 0, "missing": 0, "changed": 0}
-    report["ownership"] = marker.ownership(settings.roots(), owner_id, path, LocalFS())
+            report["scan"] = _scan_counts()
+    report["ownership"] = marker.ownership(settings.roots(), owner_id, path, fs)
     report["status"] = read_status(settings.state_dir)
     report["running"] = lock.is_locked(settings.state_dir, settings.output_root)
     return report
 
 
-def scan_output(settings: Settings, manifest: Manifest) -> dict[str, int]:
+def _scan_counts() -> dict[str, int]:
+    return {"ours": 0, "not_ours": 0, "missing": 0, "changed": 0, "unreadable": 0, "unknown": 0}
+
+
+def scan_output(settings: Settings, manifest: Manifest, fs: LocalFS | None = None) -> dict[str, int]:
     """Merge-join the manifest (sorted) with a sorted walk of each root.
 
     ``changed`` compares sizes (one stat per file): hashing every file of a NAS library would
-    read it all; cleanup does the exact check on the few files it deletes.
+    read it all; cleanup does the exact check on the few files it deletes. A folder that cannot be
+    listed (``EIO``, ``EACCES``, a dead mount) is counted ``unreadable``, and the manifest's files
+    under it ``unknown`` (neither present nor missing: nobody could look).
     """
-    counts = {"ours": 0, "not_ours": 0, "missing": 0, "changed": 0}
+    fs = fs or LocalFS()
+    counts = _scan_counts()
     sizes = manifest.iter_files_with_size()
     for root_name, root in settings.roots().items():
-        on_disk = _walk_sorted(root)
+        on_disk = _walk_sorted(fs, root, counts)
         ours = ((p, size) for r, p, size in sizes if r == root_name)
         disk_item = next(on_disk, None)
         for path, size in ours:
             while disk_item is not None and _key(disk_item[0]) < _key(path):
-                counts["not_ours"] += 1
+                if disk_item[1] is None:  # an unreadable folder
+                    if path.startswith(disk_item[0]):
+                        break
+                else:
+                    counts["not_ours"] += 1
                 disk_item = next(on_disk, None)
-            if disk_item is not None and disk_item[0] == path:
+            if disk_item is not None and disk_item[1] is None and path.startswith(disk_item[0]):
+                counts["unknown"] += 1
+            elif disk_item is not None and disk_item[0] == path:
                 counts["ours"] += 1
-                if size and disk_item[1] != size:
+                if size and disk_item[1] != size and disk_item[1] != _SIZE_UNKNOWN:
                     counts["changed"] += 1
                 disk_item = next(on_disk, None)
             else:
                 counts["missing"] += 1
         while disk_item is not None:
-            counts["not_ours"] += 1
+            if disk_item[1] is not None:
+                counts["not_ours"] += 1
             disk_item = next(on_disk, None)
         sizes = manifest.iter_files_with_size()
     return counts
@@ -144,32 +161,48 @@ def _key(path: str) -> bytes:
     return path.encode("utf-8", "surrogateescape")
 
 
-def _walk_sorted(root: Path, prefix: str = "") -> Iterator[tuple[str, int]]:
+#: The size of a file whose ``stat`` failed (it is there; whether it changed is not known).
+_SIZE_UNKNOWN = -1
+
+
+def _walk_sorted(
+    fs: LocalFS, root: Path, counts: dict[str, int], prefix: str = ""
+) -> Iterator[tuple[str, int | None]]:
     """Regular files under ``root`` as ``(relative path, size)`` in UTF-8 byte order of the path.
 
     Folders sort as ``name + "/"`` so the order matches a plain sort of whole paths. Symlinks are
-    neither followed nor counted; our marker and temp files are skipped.
+    neither followed nor counted; our marker and temp files are skipped. A folder that is gone
+    yields nothing; one that cannot be listed yields ``(prefix, None)`` in its place (``prefix``
+    ends with "/", or is "" for the root) and counts in ``counts["unreadable"]``.
     """
     try:
-        with os.scandir(root) as it:
-            entries = list(it)
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        entries = list(fs.scandir(root))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    except OSError:
+        counts["unreadable"] += 1
+        yield prefix, None
         return
     keyed = []
     for entry in entries:
-        if entry.is_symlink():
+        if entry.is_symlink:
             continue
-        is_dir = entry.is_dir(follow_symlinks=False)
-        keyed.append((_key(entry.name + ("/" if is_dir else "")), entry, is_dir))
+        keyed.append((_key(entry.name + ("/" if entry.is_dir else "")), entry))
     keyed.sort(key=lambda k: k[0])
-    for _, entry, is_dir in keyed:
+    for _, entry in keyed:
         rel = prefix + entry.name
-        if is_dir:
-            yield from _walk_sorted(Path(entry.path), rel + "/")
-        elif entry.is_file(follow_symlinks=False):
+        if entry.is_dir:
+            yield from _walk_sorted(fs, entry.path, counts, rel + "/")
+        elif entry.is_file:
             if (not prefix and entry.name == MARKER_NAME) or is_temp_name(entry.name):
                 continue
-            yield rel, entry.stat(follow_symlinks=False).st_size
+            try:
+                size = fs.stat(entry.path, follow_symlinks=False).st_size
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # removed since the listing
+            except OSError:
+                size = _SIZE_UNKNOWN
+            yield rel, size
 
 
 def as_text(report: dict[str, Any]) -> str:
@@ -203,6 +236,11 @@ def as_text(report: dict[str, Any]) -> str:
             f"On disk: {scan['ours']} ours, {scan['not_ours']} not ours, {scan['missing']} missing, "
             f"{scan['changed']} changed"
         )
+        if scan.get("unreadable"):
+            lines.append(
+                f"  {scan['unreadable']} folder(s) could not be read: {scan['unknown']} of our files "
+                "there are neither counted present nor missing"
+            )
     if report["runs"]:
         lines.append("Recent runs:")
         for run in report["runs"]:

@@ -77,7 +77,7 @@ def _compiled(regex: str) -> re.Pattern[str] | None:
 def _cleaned(name: str | None, settings: Settings) -> str:
     """The provider prefix stripped, or "" when nothing is left: callers pick their own fallback."""
     original = " ".join(unicodedata.normalize("NFC", str(name or "")).split())
-    pattern = _compiled(settings.name_clean_regex)  # settings.name_clean compiles on every call
+    pattern = _compiled(settings.name_clean_regex)  # compiled once per pattern, not per call
     cleaned = pattern.sub("", original, count=1) if pattern is not None else original
     cleaned = " ".join(cleaned.split())
     return cleaned or original
@@ -295,13 +295,6 @@ def movie_folder_name(row: MovieRow, settings: Settings) -> str:
 
 def longest_season_folder(row: SeriesRow) -> int:
     return max((utf8_len(season_folder_name(e.season_number)) for e in row.episodes), default=9)
-
-
-def series_folder_name(row: SeriesRow, settings: Settings) -> str:
-    """The show folder, ``<Show> (<Year>) [tmdbid-N]``, before claims, fitted to the path budget."""
-    title, year = display_title(row.name, row.year, settings)
-    safe, tail = folder_parts(title, year, row.tmdb_id, row.imdb_id, settings.id_tag_style)
-    return fitted_folder(safe, tail, series_folder_budget(settings, longest_season_folder(row)))[0]
 
 
 # ---------------------------------------------------------------------------------------------

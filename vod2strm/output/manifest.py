@@ -190,6 +190,7 @@ class Orphan:
     pending: str | None = None
     kept: str | None = None
     item_key: str = ""
+    item_seen: bool = False  # its item is still in the catalog (the file went in a re-render)
 
     def owned(self) -> tuple[str, ...]:
         return owned_hashes(self.hash, self.pending)
@@ -526,18 +527,18 @@ class Manifest:
         while True:
             with self._lock:
                 page = self._db.execute(
-                    "SELECT f.root, f.path, f.hash, f.kind, f.section, f.pending, f.kept, f.item_key"
-                    " FROM files f"
+                    "SELECT f.root, f.path, f.hash, f.kind, f.section, f.pending, f.kept, f.item_key,"
+                    " i.seen_run >= ? FROM files f"
                     " LEFT JOIN items i ON i.key = f.item_key"
                     " WHERE f.section = ? AND (f.root, f.path) > (?, ?)"
                     " AND (i.key IS NULL OR i.seen_run < ? OR f.render_run != i.render_run)"
                     " ORDER BY f.root, f.path LIMIT ?",
-                    (section, *last, complete_run, _BATCH),
+                    (complete_run, section, *last, complete_run, _BATCH),
                 ).fetchall()
             if not page:
                 return
-            for row in page:
-                yield Orphan(*row)
+            for root, path, digest, kind, sec, pending, kept, item_key, item_seen in page:
+                yield Orphan(root, path, digest, kind, sec, pending, kept, item_key, bool(item_seen))
             last = (page[-1][0], page[-1][1])
 
     def count_orphans(self, section: str, complete_run: int) -> dict[str, int]:

@@ -4,12 +4,13 @@ Why not plain latency AIMD: on a network share, per-write latency rises with par
 throughput still grows (measured at +1 ms: 1 writer = 14 ms/file and 70 files/s, 16 writers = 45
 ms/file and 357 files/s). A rule "cut when latency > k x baseline" with a TCP-like k of 1.5-2 would
 hold the writer near 4 threads and waste most of the share's capacity. What matters is whether more
-writes in flight still buy throughput, so that is what this throttle measures.
+writes in flight still buy throughput, so that is what :class:`AdaptiveConcurrency` measures.
 
-The algorithm (details and a worked table in ``docs/throttle.md``):
+The algorithm (details and a worked table in ``docs/throttle.md``; the knobs named here are the
+fields of :class:`Tuning`):
 
 1. Observe in *windows* of ``max(2 x limit, min_window)`` completions, and at least
-   ``min_window_seconds`` (see :meth:`AimdThrottle._window_full`): mean latency W, the
+   ``min_window_seconds`` (see :meth:`AdaptiveConcurrency._window_full`): mean latency W, the
    time-average of writes in flight N, and throughput X = N / W (Little's law: it uses every
    sample's latency, so it is far steadier than counting completions between two instants). A
    window where fewer than ``busy_fraction`` of the slots were busy measured the producer, not the
@@ -28,8 +29,8 @@ The algorithm (details and a worked table in ``docs/throttle.md``):
    times what this limit cost in its last busy window (a stall: react within a few completions,
    not after a window that may take minutes). A clear rise in throughput restarts slow start.
 4. Errors (``release(ok=False)``) cut by ``x error_decrease`` (default 0.5) immediately.
-5. At most one cut of each kind per window; after any change the writes started under the old
-   limit finish before the next window starts. The limit always stays within
+5. At most one cut of each kind (:class:`Brake`) per window; after any change the writes started
+   under the old limit finish before the next window starts. The limit always stays within
    ``[min_limit, max_limit]``.
 6. At the minimum, back off: each probe up from ``min_limit`` that did not pay, or that a cut
    undid, doubles the windows held there before the next one (up to ``2**max_backoff`` times
@@ -40,20 +41,96 @@ The algorithm (details and a worked table in ``docs/throttle.md``):
    onto its pool (docs/performance.md). Above the minimum nothing changes.
 
 Everything is driven by the injected ``clock`` and the observations, so a fake clock makes it fully
-deterministic: :class:`ShareSimulator` and ``python -m vod2strm.output.throttle`` use that to
-print the reaction table in the docs.
+deterministic: ``tests/throttle_sim.py`` (a modelled share) uses that in the tests, and
+``bench/throttle_table.py`` to print the reaction table in the docs.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """The knobs of :class:`AdaptiveConcurrency`. Settings give only its bounds; these are for
+    tests and benchmarks (``docs/throttle.md`` explains each)."""
+
+    #: Completions a window needs at least (and at least twice the limit).
+    min_window: int = 128
+    #: Seconds a window lasts at least (on a local disk 128 completions take ~10 ms).
+    min_window_seconds: float = 0.25
+    #: A probe moves the limit by this share of itself, at least 1 (slow start doubles instead).
+    probe_step: float = 0.125
+    #: A probe pays if throughput changes by at least this share of what linear scaling would give.
+    efficiency: float = 0.25
+    #: A change of throughput larger than this share of the reference is a fall (or a rise).
+    drop_tolerance: float = 0.15
+    #: The limit is multiplied by this when the share got slower.
+    decrease: float = 0.7
+    #: The limit is multiplied by this on a write that failed for want of capacity.
+    error_decrease: float = 0.5
+    #: The latency brake: smoothed latency above this many times the reference's cuts at once.
+    latency_explode: float = 3.0
+    #: Weight of the newest latency in the smoothed (EWMA) latency.
+    latency_alpha: float = 0.1
+    #: Busy windows held after a rejected probe before the next one.
+    hold_windows: int = 4
+    #: A window in which fewer than this share of the slots were busy measured the producer.
+    busy_fraction: float = 0.75
+    #: At the minimum, failed probes double the hold up to ``2**max_backoff`` times ``hold_windows``.
+    max_backoff: int = 5
+
+    def __post_init__(self) -> None:
+        if not (0 < self.decrease < 1 and 0 < self.error_decrease < 1 and 0 < self.latency_alpha <= 1):
+            raise ValueError("decrease factors and latency_alpha must lie in (0, 1)")
+        if self.min_window < 1 or self.hold_windows < 1:
+            raise ValueError("min_window and hold_windows must be at least 1")
+        if self.min_window_seconds < 0 or self.max_backoff < 0:
+            raise ValueError("min_window_seconds and max_backoff must not be negative")
+
+
+DEFAULT_TUNING = Tuning()
+
+
+class Mode(StrEnum):
+    """What the limit is doing; the value is what :meth:`AdaptiveConcurrency.snapshot` reports."""
+
+    #: No reference yet (start, or after a cut): the next busy window becomes the reference.
+    MEASURING = "measure"
+    #: The limit was raised by a probe; the next busy window says whether that paid.
+    PROBING_UP = "up"
+    #: The limit was lowered by a probe; the next busy window says whether that cost throughput.
+    PROBING_DOWN = "down"
+    #: Back at the reference's limit after a rejected probe, for a number of windows.
+    HOLDING = "hold"
+
+
+class Direction(StrEnum):
+    """Which way a probe moves the limit."""
+
+    UP = "up"
+    DOWN = "down"
+
+    @property
+    def opposite(self) -> Direction:
+        return Direction.DOWN if self is Direction.UP else Direction.UP
+
+    @property
+    def probing(self) -> Mode:
+        return Mode.PROBING_UP if self is Direction.UP else Mode.PROBING_DOWN
+
+
+class Brake(StrEnum):
+    """A cut already made in the current window (at most one of each kind per window)."""
+
+    LATENCY = "latency"
+    ERROR = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +142,7 @@ class _Reference:
     latency: float
 
 
-class AimdThrottle:
+class AdaptiveConcurrency:
     """A counting gate whose size (``limit``) adapts to the share's observed throughput and errors.
 
     Use ``acquire()`` before a write and ``release(latency_s, ok)`` after it, from any thread.
@@ -78,39 +155,15 @@ class AimdThrottle:
         max_limit: int = 16,
         *,
         initial: int | None = None,
+        tuning: Tuning = DEFAULT_TUNING,
         clock: Callable[[], float] = time.monotonic,
-        min_window: int = 128,
-        min_window_seconds: float = 0.25,
-        probe_step: float = 0.125,
-        efficiency: float = 0.25,
-        drop_tolerance: float = 0.15,
-        decrease: float = 0.7,
-        error_decrease: float = 0.5,
-        latency_explode: float = 3.0,
-        latency_alpha: float = 0.1,
-        hold_windows: int = 4,
-        busy_fraction: float = 0.75,
-        max_backoff: int = 5,
     ):
         if not 1 <= min_limit <= max_limit:
             raise ValueError(f"need 1 <= min_limit <= max_limit, got {min_limit}, {max_limit}")
-        if not (0 < decrease < 1 and 0 < error_decrease < 1 and 0 < latency_alpha <= 1):
-            raise ValueError("decrease factors and latency_alpha must lie in (0, 1)")
         self.min_limit = min_limit
         self.max_limit = max_limit
+        self.tuning = tuning
         self._clock = clock
-        self._min_window = max(1, min_window)
-        self._min_window_seconds = max(0.0, min_window_seconds)
-        self._probe_step = probe_step
-        self._efficiency = efficiency
-        self._drop_tolerance = drop_tolerance
-        self._decrease = decrease
-        self._error_decrease = error_decrease
-        self._latency_explode = latency_explode
-        self._latency_alpha = latency_alpha
-        self._hold_windows = max(1, hold_windows)
-        self._max_backoff = max(0, max_backoff)
-        self._busy_fraction = busy_fraction
 
         # complete() and release() take the lock itself: ``with`` on the Condition is two Python
         # calls more per file written (the writer process calls complete() for every file).
@@ -129,13 +182,13 @@ class AimdThrottle:
         self._win_area = 0.0  # integral of in-flight over time
         self._settle = 0  # completions still owed by writes started before the last limit change
         # Decision state.
-        self._mode = "measure"  # measure | up | down | hold
+        self._mode = Mode.MEASURING
         self._ref: _Reference | None = None
-        self._next_probe = "down"
+        self._next_probe = Direction.DOWN
         self._held = 0
-        self._hold_for = self._hold_windows  # windows to hold before the next probe
+        self._hold_for = tuning.hold_windows  # windows to hold before the next probe
         self._floor_failures = 0  # probes up from min_limit in a row that failed (the backoff)
-        self._cut: str | None = None  # "latency" | "error": the cut already made in this window
+        self._cut: Brake | None = None  # the cut already made in this window
         self._fast_latency: float | None = None
         self._suspect = False  # the last busy window's throughput fell; one more confirms it
         self._slow_start = True  # double the limit while doubling pays, until the first no
@@ -268,16 +321,17 @@ class AimdThrottle:
         self._win_count += len(counted)
         self._win_ok += len(counted)
         self._win_latency += sum(counted)
-        a, fast = self._latency_alpha, self._fast_latency
+        tuning = self.tuning
+        a, fast = tuning.latency_alpha, self._fast_latency
         for latency in latencies:
             fast = latency if fast is None else fast + a * (latency - fast)
         self._fast_latency = fast
         ref = self._ref
         if fast is not None and ref is not None and self._cut is None:
-            allowed = self._latency_explode * ref.latency * max(1.0, self._limit / ref.limit)
+            allowed = tuning.latency_explode * ref.latency * max(1.0, self._limit / ref.limit)
             if fast > allowed:
-                self._cut = "latency"
-                self._cut_to(self._limit * self._decrease, now, f"latency {fast * 1000:.0f} ms")
+                self._cut = Brake.LATENCY
+                self._cut_to(self._limit * tuning.decrease, now, f"latency {fast * 1000:.0f} ms")
                 counted = ()  # the brake decided for these writes: no window end as well
         if counted and self._window_full(now):
             self._end_window(now)
@@ -299,7 +353,7 @@ class AimdThrottle:
                 "in_flight": self._in_flight,
                 "min_limit": self.min_limit,
                 "max_limit": self.max_limit,
-                "mode": self._mode,
+                "mode": self._mode.value,
                 "rate": round(self.last_rate, 2) if self.last_rate is not None else None,
                 "ref_rate": round(ref.rate, 2) if ref else None,
                 "latency_ms": round(ref.latency * 1000, 2) if ref else None,
@@ -334,9 +388,9 @@ class AimdThrottle:
         self.errors += 1
         if counted:
             self._win_count += 1
-        if self._cut != "error":
-            self._cut = "error"
-            self._cut_to(self._limit * self._error_decrease, now, "error")
+        if self._cut is not Brake.ERROR:
+            self._cut = Brake.ERROR
+            self._cut_to(self._limit * self.tuning.error_decrease, now, "error")
         elif counted and self._window_full(now):
             self._end_window(now)  # a window of errors still ends, so the next error may cut
 
@@ -348,9 +402,10 @@ class AimdThrottle:
         in a cold S run ~15% of the writer process's GIL time went to limit changes and their
         wake-ups (docs/performance.md). On a share, 128 completions already take longer than this.
         """
+        tuning = self.tuning
         return (
-            self._win_count >= max(2 * self._limit, self._min_window)
-            and now - self._win_start >= self._min_window_seconds
+            self._win_count >= max(2 * self._limit, tuning.min_window)
+            and now - self._win_start >= tuning.min_window_seconds
         )
 
     def _end_window(self, now: float) -> None:
@@ -369,24 +424,24 @@ class AimdThrottle:
         self.last_rate = rate
         if self.baseline_latency is None or mean_latency < self.baseline_latency:
             self.baseline_latency = mean_latency
-        if busy < self._busy_fraction * self._limit:
+        if busy < self.tuning.busy_fraction * self._limit:
             self.last_reason = "producer-limited"
             return
         self._decide(_Reference(self._limit, rate, mean_latency), now)
 
     def _decide(self, cur: _Reference, now: float) -> None:
-        ref, mode = self._ref, self._mode
+        ref, mode, tuning = self._ref, self._mode, self.tuning
         backing_off = self._floor_failures > 0 and cur.limit <= self.min_limit  # probes wait there
-        if ref is None or mode == "measure":
+        if ref is None or mode is Mode.MEASURING:
             self._ref = cur
             self._suspect = False
             if backing_off:
-                self._hold(cur.limit, "up", now, "at the minimum after a cut: back off")
+                self._hold(cur.limit, Direction.UP, now, "at the minimum after a cut: back off")
             else:
-                self._probe("up", now)
+                self._probe(Direction.UP, now)
             return
-        fell = cur.rate < ref.rate * (1 - self._drop_tolerance)
-        if fell and mode != "down":
+        fell = cur.rate < ref.rate * (1 - tuning.drop_tolerance)
+        if fell and mode is not Mode.PROBING_DOWN:
             # One noisy window must not cost 30% of the throughput: a fall is acted on when the
             # next busy window at the same limit confirms it (the latency brake covers stalls).
             if self._suspect:
@@ -395,81 +450,86 @@ class AimdThrottle:
                     self._ref = cur
                     self.last_reason = "throughput fell at the minimum"
                 else:
-                    self._cut_to(cur.limit * self._decrease, now, "throughput fell")
+                    self._cut_to(cur.limit * tuning.decrease, now, "throughput fell")
             else:
                 self._suspect = True
                 self.last_reason = "throughput fell once"
             return
         self._suspect = False
-        if mode != "up" and cur.rate > ref.rate * (1 + self._drop_tolerance) and not backing_off:
+        if (
+            mode is not Mode.PROBING_UP
+            and cur.rate > ref.rate * (1 + tuning.drop_tolerance)
+            and not backing_off
+        ):
             # The share got faster (a busy spell ended): climb again quickly, doubling while it pays.
             self._ref = cur
             self._slow_start = True
-            self._probe("up", now)
+            self._probe(Direction.UP, now)
             self.last_reason = "throughput rose: probe up"
             return
-        if mode == "up":
+        if mode is Mode.PROBING_UP:
             expected = (cur.limit - ref.limit) / ref.limit
             from_floor = ref.limit <= self.min_limit
-            if cur.rate >= ref.rate * (1 + self._efficiency * expected):
+            if cur.rate >= ref.rate * (1 + tuning.efficiency * expected):
                 self._ref = cur
                 if from_floor:
                     self._floor_failures = 0
-                self._probe("up", now, chained=True)
+                self._probe(Direction.UP, now, chained=True)
             else:
                 if from_floor:
                     self._floor_failures += 1
                 if self._slow_start:
                     # Doubling overshot: the knee lies between ref.limit and the doubled limit, so
                     # climb from ref.limit in small steps right after one confirming window.
-                    self._hold(ref.limit, "up", now, "doubling did not pay")
+                    self._hold(ref.limit, Direction.UP, now, "doubling did not pay")
                     if not from_floor:
                         self._hold_for = 1
                 else:
-                    self._hold(ref.limit, "down", now, "probe up did not pay")
-        elif mode == "down":
+                    self._hold(ref.limit, Direction.DOWN, now, "probe up did not pay")
+        elif mode is Mode.PROBING_DOWN:
             expected = (ref.limit - cur.limit) / ref.limit
-            if cur.rate >= ref.rate * (1 - self._efficiency * expected):
+            if cur.rate >= ref.rate * (1 - tuning.efficiency * expected):
                 self._ref = cur
-                self._probe("down", now, chained=True)
+                self._probe(Direction.DOWN, now, chained=True)
             else:
-                self._hold(ref.limit, "up", now, "probe down lost throughput")
+                self._hold(ref.limit, Direction.UP, now, "probe down lost throughput")
         else:  # hold
             self._ref = _Reference(cur.limit, (ref.rate + cur.rate) / 2, cur.latency)
             self._held += 1
             if self._held >= self._hold_for:
                 self._probe(self._next_probe, now)
 
-    def _probe(self, direction: str, now: float, *, chained: bool = False) -> None:
+    def _probe(self, direction: Direction, now: float, *, chained: bool = False) -> None:
         """Step ``limit`` by about ``probe_step`` of itself (at least 1) in ``direction``.
 
         At a bound the probe goes the other way, unless it continues a chain of accepted probes
         (then it holds). Proportional steps keep the expected throughput change of a probe well
         above measurement noise at high limits, where +1 would change throughput by only 1/N.
         """
-        if self._slow_start and direction == "up":
+        if self._slow_start and direction is Direction.UP:
             step = self._limit
         else:
-            step = max(1, round(self._limit * self._probe_step))
-        for way in (direction, "down" if direction == "up" else "up"):
-            target = self._limit + (step if way == "up" else -step)
+            step = max(1, round(self._limit * self.tuning.probe_step))
+        for way in (direction, direction.opposite):
+            target = self._limit + (step if way is Direction.UP else -step)
             target = max(self.min_limit, min(self.max_limit, target))
-            if target != self._limit and (not chained or way == direction):
-                self._mode = way
-                self._set_limit(target, now, f"probe {way}")
-                if way == "up":
+            if target != self._limit and (not chained or way is direction):
+                self._mode = way.probing
+                self._set_limit(target, now, f"probe {way.value}")
+                if way is Direction.UP:
                     self.increases += 1
                 return
-        self._hold(self._limit, "down" if direction == "up" else "up", now, f"at bound ({direction})")
+        self._hold(self._limit, direction.opposite, now, f"at bound ({direction.value})")
 
-    def _hold(self, limit: int, next_probe: str, now: float, reason: str) -> None:
+    def _hold(self, limit: int, next_probe: Direction, now: float, reason: str) -> None:
         self._slow_start = False
-        self._mode = "hold"
+        self._mode = Mode.HOLDING
         self._held = 0
         self._next_probe = next_probe
         self._set_limit(limit, now, reason)
-        backoff = min(self._floor_failures, self._max_backoff) if self._limit <= self.min_limit else 0
-        self._hold_for = self._hold_windows << backoff
+        tuning = self.tuning
+        backoff = min(self._floor_failures, tuning.max_backoff) if self._limit <= self.min_limit else 0
+        self._hold_for = tuning.hold_windows << backoff
 
     def _cut_to(self, target: float, now: float, reason: str) -> None:
         if self._limit <= self.min_limit:
@@ -477,11 +537,11 @@ class AimdThrottle:
             # disk a stall every few hundred writes would then keep it there for ever.
             self.last_reason = f"{reason} at the minimum"
             return
-        if self._mode == "up" and self._ref is not None and self._ref.limit <= self.min_limit:
+        if self._mode is Mode.PROBING_UP and self._ref is not None and self._ref.limit <= self.min_limit:
             self._floor_failures += 1  # the cut undid a probe up from the minimum
         new = max(self.min_limit, min(self._limit - 1, math.floor(target)))
         self._slow_start = False
-        self._mode = "measure"
+        self._mode = Mode.MEASURING
         self._ref = None
         self._fast_latency = None
         if new < self._limit:
@@ -496,127 +556,3 @@ class AimdThrottle:
         self._settle = self._in_flight
         self._restart_window(now)
         self._cond.notify_all()
-
-
-# -- deterministic simulation (tests and the docs table) --------------------------------------------
-
-
-class FakeClock:
-    """A clock that moves only when told: makes the throttle's decisions reproducible."""
-
-    def __init__(self, start: float = 0.0):
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass(frozen=True, slots=True)
-class SimSample:
-    time: float
-    limit: int
-    in_flight: int
-    latency: float
-    ok: bool
-
-
-class ShareSimulator:
-    """Drives a throttle with a producer that always has work, against a modelled share.
-
-    The writes in flight survive between :meth:`run` calls, so phases (a latency step up, then
-    down) follow each other without draining the pipe, as on a real share.
-    """
-
-    def __init__(self, throttle: AimdThrottle, clock: FakeClock, *, jitter: float = 0.0, seed: int = 0):
-        self.throttle = throttle
-        self.clock = clock
-        self._jitter = jitter  # sigma of a log-normal factor on every latency (0: none)
-        self._random = random.Random(seed)
-        self._heap: list[tuple[float, int, float, bool]] = []
-        self._seq = 0
-
-    def run(
-        self,
-        latency_of: Callable[[int], float],
-        completions: int,
-        *,
-        fails: Callable[[int], bool] | None = None,
-        on_sample: Callable[[SimSample], None] | None = None,
-    ) -> None:
-        """Run until ``completions`` writes have finished.
-
-        ``latency_of(n)`` is the latency of a write started with ``n`` writes in flight (itself
-        included); ``fails(n)`` marks it as failed. The clock jumps from completion to completion.
-        """
-        throttle, clock = self.throttle, self.clock
-        for _ in range(completions):
-            while throttle.try_acquire():
-                n = throttle.in_flight
-                failed = bool(fails and fails(n))
-                latency = latency_of(n)
-                if self._jitter:
-                    latency *= self._random.lognormvariate(0.0, self._jitter)
-                heapq.heappush(self._heap, (clock.now + latency, self._seq, clock.now, failed))
-                self._seq += 1
-            finish, _, started, failed = heapq.heappop(self._heap)
-            clock.now = max(clock.now, finish)
-            throttle.release(finish - started, ok=not failed)
-            if on_sample is not None:
-                on_sample(
-                    SimSample(clock.now, throttle.limit, throttle.in_flight, finish - started, not failed)
-                )
-
-
-def linear_share(rtt_s: float, per_write_s: float) -> Callable[[int], float]:
-    """Latency model of a share: ``rtt_s`` of round trips plus ``per_write_s`` per write in flight.
-
-    Fits the slow-share measurements at +1 ms (docs/throttle.md): about 12 ms + 2.2 ms x N.
-    """
-    return lambda n: rtt_s + per_write_s * n
-
-
-def _demo_table() -> str:  # pragma: no cover - prints the table in docs/throttle.md
-    clock = FakeClock()
-    throttle = AimdThrottle(1, 32, clock=clock)
-    sim = ShareSimulator(throttle, clock)
-    normal = linear_share(0.012, 0.0022)
-    busy = linear_share(0.012, 0.011)
-    slow_rtt = linear_share(0.036, 0.0022)
-
-    phases = [
-        ("normal: 12 ms + 2.2 ms/N", normal, 3000),
-        ("share busy: service x5", busy, 1500),
-        ("normal again", normal, 3000),
-        ("RTT x3: 36 ms + 2.2 ms/N", slow_rtt, 3000),
-        ("normal again", normal, 2000),
-        ("errors: every 10th write fails", normal, 300),
-        ("normal again", normal, 1500),
-    ]
-    rows = [
-        "| completions | phase | limit | writes/s | latency ms | last decision |",
-        "|---|---|---|---|---|---|",
-    ]
-    total = 0
-    for label, model, count in phases:
-        counter = {"n": 0}
-
-        def fails(_n: int, label: str = label, counter: dict[str, int] = counter) -> bool:
-            if not label.startswith("errors"):
-                return False
-            counter["n"] += 1
-            return counter["n"] % 10 == 0
-
-        step = count // 3
-        for i in range(3):
-            sim.run(model, step, fails=fails)
-            total += step
-            snap = throttle.snapshot()
-            rows.append(
-                f"| {total} | {label if i == 0 else ''} | {snap['limit']} | {snap['rate'] or 0:.0f} | "
-                f"{model(snap['limit']) * 1000:.1f} | {snap['reason']} |"
-            )
-    return "\n".join(rows)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    print(_demo_table())

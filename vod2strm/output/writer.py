@@ -8,11 +8,12 @@ Why it is shaped like this (measurements in docs/performance.md):
   concurrency comes from running tasks for *different* folders. Callers should interleave folders
   (a movie folder, then another movie's folder; a season folder per task), never queue many
   batches for the same folder back to back.
-- **One pool per run, bounded queue.** The pool (``settings.max_workers`` threads) is created once;
-  ``submit`` blocks once ``max_pending`` batches (default 2 x workers) are queued or running, so
+- **One pool per run, bounded queue.** The pool (:class:`WriterOptions` ``max_workers`` threads) is
+  created once; ``submit`` blocks once ``max_pending`` batches (default 2 x workers) are queued or running, so
   memory stays flat however large the catalog is.
-- **Adaptive concurrency.** Each file write takes a slot of :class:`AimdThrottle`, which adapts how
-  many writes are in flight between ``min_workers`` and ``max_workers`` from observed throughput.
+- **Adaptive concurrency.** Each file write takes a slot of :class:`AdaptiveConcurrency`, which
+  adapts how many writes are in flight between ``min_workers`` and ``max_workers`` from observed
+  throughput.
 - **Serial means inline** (``inline_when_serial``, the writer process). While the throttle allows
   one write at a time and no task is running, ``submit`` writes the batch in the calling thread:
   handing a one- or two-file batch to a pool thread bought no overlap there and cost a thread
@@ -49,7 +50,6 @@ No call here touches the share except through the ``fs`` object (fault-injection
 from __future__ import annotations
 
 import errno
-import grp
 import posixpath
 import threading
 import time
@@ -58,36 +58,32 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from vod2strm.errors import ConfigError
 from vod2strm.library.items import FolderFiles, OutputFile
 from vod2strm.output.atomic import is_temp_name
 from vod2strm.output.fs import MISSING_ERRNOS, LocalFS
 from vod2strm.output.manifest import content_hash
-from vod2strm.output.throttle import AimdThrottle
+from vod2strm.output.throttle import AdaptiveConcurrency
 
 
-class WriterSettings(Protocol):
-    """The settings a :class:`Writer` reads: a run's :class:`~vod2strm.conf.Settings`, or in a
-    writer process the same values sent over the pipe (``_WRITER_SETTINGS`` in writer_process.py)."""
+@dataclass(frozen=True, slots=True)
+class WriterOptions:
+    """What a :class:`Writer` takes of a run's settings (defaults as in ``conf.SCHEMA``).
 
-    @property
-    def fsync(self) -> bool: ...
-    @property
-    def file_mode(self) -> int | None: ...
-    @property
-    def dir_mode(self) -> int | None: ...
-    @property
-    def group(self) -> str: ...
-    @property
-    def min_workers(self) -> int: ...
-    @property
-    def max_workers(self) -> int: ...
-    @property
-    def take_over_foreign_files(self) -> bool: ...
-    @property
-    def overwrite_edited_files(self) -> bool: ...
+    Built from :class:`~vod2strm.conf.Settings` by the caller (``jobs.generate.writer_options``,
+    which also resolves the group to ``gid``); a writer process receives it pickled.
+    """
+
+    fsync: bool = False
+    file_mode: int | None = None
+    dir_mode: int | None = None
+    #: Group for the files and folders the writer creates; None: leave it as created.
+    gid: int | None = None
+    min_workers: int = 1
+    max_workers: int = 16
+    take_over_foreign_files: bool = False
+    overwrite_edited_files: bool = False
 
 
 #: The share cannot take any write: stop the run instead of failing every file.
@@ -165,17 +161,20 @@ class WriteResult:
 
 
 class Writer:
-    """Writes :class:`FolderFiles` batches under ``root``; use as a context manager, once per run."""
+    """Writes :class:`FolderFiles` batches under ``root``; use as a context manager, once per run.
+
+    ``options``: the writer's :class:`WriterOptions` (not a run's ``conf.Settings``).
+    """
 
     def __init__(
         self,
         root: Path,
-        settings: WriterSettings,
+        options: WriterOptions,
         *,
         fs: LocalFS | None = None,
         on_result: Callable[[WriteResult], None] | None = None,
         on_batch: Callable[[FolderFiles, list[OutputFile]], None] | None = None,
-        throttle: AimdThrottle | None = None,
+        throttle: AdaptiveConcurrency | None = None,
         max_pending: int | None = None,
         max_consecutive_errors: int = 100,
         clock: Callable[[], float] = time.perf_counter,
@@ -186,15 +185,17 @@ class Writer:
         self._fs = fs if fs is not None else LocalFS()
         self._on_result = on_result
         self._on_batch = on_batch
-        self._fsync = settings.fsync
-        self._file_mode = settings.file_mode
-        self._dir_mode = settings.dir_mode
-        self._gid = resolve_group(settings.group)
-        self._take_over_foreign = settings.take_over_foreign_files
-        self._overwrite_edited = settings.overwrite_edited_files
+        self._fsync = options.fsync
+        self._file_mode = options.file_mode
+        self._dir_mode = options.dir_mode
+        self._gid = options.gid
+        self._take_over_foreign = options.take_over_foreign_files
+        self._overwrite_edited = options.overwrite_edited_files
         self._clock = clock
-        workers = settings.max_workers
-        self.throttle = throttle if throttle is not None else AimdThrottle(settings.min_workers, workers)
+        workers = options.max_workers
+        self.throttle = (
+            throttle if throttle is not None else AdaptiveConcurrency(options.min_workers, workers)
+        )
         self._max_consecutive_errors = max_consecutive_errors
         self._inline_when_serial = inline_when_serial
         self._slots = threading.BoundedSemaphore(max_pending or 2 * workers)
@@ -285,7 +286,6 @@ class Writer:
         self,
         batch: FolderFiles,
         *,
-        root: Path | None = None,
         owned: Owned = NOTHING_OWNED,
         if_missing: frozenset[str] = frozenset(),
     ) -> bool:
@@ -307,12 +307,11 @@ class Writer:
         names it lacks are written without an adoption read, and leftover temp files of a crashed
         run are swept there.
 
-        ``root``: write this batch under another root (e.g. the separate adult root); defaults
-        to the writer's. Returns False (and reports every file as skipped, from the calling thread)
+        Returns False (and reports every file as skipped, from the calling thread)
         when the writer has stopped. Raises ValueError for a path that would leave the root.
         """
         check_batch(batch)
-        return self.submit_checked(batch, Path(root) if root is not None else self.root, owned, if_missing)
+        return self.submit_checked(batch, self.root, owned, if_missing)
 
     def submit_checked(
         self, batch: FolderFiles, base: Path, owned: Owned, if_missing: frozenset[str]
@@ -369,30 +368,6 @@ class Writer:
             accepted += self.submit(batch, owned=owned, if_missing=if_missing)
         return accepted
 
-    def verify_folder(
-        self, folder: str, expected_names: Iterable[str], *, root: Path | None = None
-    ) -> set[str]:
-        """Which of ``expected_names`` are missing from ``folder`` (one listing, no per-file stat)."""
-        base = Path(root) if root is not None else self.root
-        return missing_names(self._fs, base / folder if folder else base, expected_names)
-
-    def snapshot(self) -> dict[str, Any]:
-        """Counters and the throttle's state, for progress lines and the status file."""
-        with self._lock:
-            data: dict[str, Any] = {
-                "written": self.written,
-                "adopted": self.adopted,
-                "failed": self.failed,
-                "skipped": self.skipped,
-                "kept": self.kept,
-                "folders_created": self.folders_created,
-                "batches_pending": self._outstanding,
-                "stopped": self._stop.is_set(),
-                "fatal": self.fatal_reason or None,
-            }
-        data["throttle"] = self.throttle.snapshot()
-        return data
-
     # -- inside the pool ------------------------------------------------------------------------
 
     def _run_batch(
@@ -426,7 +401,7 @@ class Writer:
 
         ``inline`` (the caller's thread, at a throttle limit of 1): the batch's write latencies
         go to the throttle together when the batch ends or a write fails
-        (:meth:`AimdThrottle.complete_many`), not one call per file.
+        (:meth:`AdaptiveConcurrency.complete_many`), not one call per file.
         """
         files = batch.files
         if self._stop.is_set():
@@ -479,7 +454,7 @@ class Writer:
         write_atomic = self._fs.write_atomic
         fsync, file_mode, gid = self._fsync, self._file_mode, self._gid
         name_at = len(batch.folder) + 1 if batch.folder else 0  # check_batch: files sit directly inside
-        holding = False  # a throttle slot kept from this batch's last write (AimdThrottle.complete)
+        holding = False  # a throttle slot kept from this batch's last write (AdaptiveConcurrency.complete)
         unobserved: list[float] = []  # inline: latencies of this batch's writes not yet observed
         try:
             for i, f in enumerate(files):
@@ -733,40 +708,6 @@ class _RecentFolders:
 
     def discard(self, path: str) -> None:
         self._items.pop(path, None)
-
-
-def missing_names(fs: LocalFS, folder: Path, expected_names: Iterable[str]) -> set[str]:
-    """Which ``expected_names`` are not entries of ``folder``: one ``scandir``, no per-file stat.
-
-    A missing folder (``ENOENT``/``ENOTDIR``) means every name is missing. Presence is by name only
-    (an entry of another type with our name is reported by the write that then fails).
-    """
-    wanted = set(expected_names)
-    if not wanted:
-        return wanted
-    try:
-        for entry in fs.scandir(folder):
-            wanted.discard(entry.name)
-            if not wanted:
-                break
-    except OSError as exc:
-        if exc.errno in MISSING_ERRNOS:
-            return set(expected_names)
-        raise
-    return wanted
-
-
-def resolve_group(group: str) -> int | None:
-    """``settings.group`` (a name or a numeric gid; empty: none) as a gid, resolved once per run."""
-    name = (group or "").strip()
-    if not name:
-        return None
-    if name.isdigit():
-        return int(name)
-    try:
-        return grp.getgrnam(name).gr_gid
-    except KeyError:
-        raise ConfigError("group", f"unknown group {name!r}") from None
 
 
 def check_batch(batch: FolderFiles) -> None:

@@ -48,27 +48,12 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from types import SimpleNamespace
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import IO, Any, NoReturn
 
 import vod2strm
 from vod2strm.library.items import FolderFiles, OutputFile
-from vod2strm.output.writer import NOTHING_OWNED, Owned, Writer, WriteResult, check_batch
+from vod2strm.output.writer import NOTHING_OWNED, Owned, Writer, WriteResult, WriterOptions, check_batch
 
-if TYPE_CHECKING:
-    from vod2strm.conf import Settings
-
-#: The settings the child's Writer reads.
-_WRITER_SETTINGS = (
-    "fsync",
-    "file_mode",
-    "dir_mode",
-    "group",
-    "min_workers",
-    "max_workers",
-    "take_over_foreign_files",
-    "overwrite_edited_files",
-)
 #: The child sends a results frame once its finished batches hold this many files, or this many
 #: batches are finished (fewer frames, fewer GIL handoffs in the parent; but the parent's room for
 #: more, _MAX_FOLDERS batches, must not wait on a frame for long).
@@ -108,7 +93,7 @@ class WriterProcess:
     def __init__(
         self,
         root: Path,
-        settings: Settings,
+        options: WriterOptions,
         *,
         on_result: Callable[[WriteResult], None],
         on_batch: Callable[[FolderFiles, Sequence[OutputFile]], None] | None = None,
@@ -151,8 +136,7 @@ class WriterProcess:
         self._stdin: IO[bytes] = self._proc.stdin
         for pipe in (self._proc.stdin, self._proc.stdout):
             _widen(pipe)
-        config = {name: getattr(settings, name) for name in _WRITER_SETTINGS}
-        self._send(("start", str(self.root), config))
+        self._send(("start", str(self.root), options))
         self._reader = threading.Thread(
             target=self._read, args=(self._proc.stdout,), name="vod2strm-writer-results", daemon=True
         )
@@ -612,7 +596,7 @@ def main(argv: list[str]) -> int:
     results = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # a stray print must never corrupt the frames
     try:
-        _, root, config = pickle.load(commands)
+        _, root, options = pickle.load(commands)
     except (EOFError, OSError, pickle.UnpicklingError):
         _parent_gone()
     made: list[Writer] = []  # the outbox asks for the writer's state before it may exist
@@ -624,7 +608,7 @@ def main(argv: list[str]) -> int:
     outbox = _Outbox(results, fatal_state, lambda: made[0].throttle.limit if made else None)
     writer = Writer(
         Path(root),
-        SimpleNamespace(**config),
+        options,
         on_result=outbox.result,
         on_batch=outbox.batch_done,
         max_pending=_CHILD_PENDING_BATCHES,
