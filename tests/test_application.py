@@ -238,3 +238,26 @@ def test_the_summary_sentences_for_kept_files_and_dropped_fields() -> None:
     )
     assert application.kept_sentence({**data, "kept_foreign": 5}).endswith("(+3 more).")
     assert application.fields_sentence({"fields_dropped": 1}).startswith("1 NFO value held characters")
+
+
+def test_every_door_words_a_generate_from_the_same_sentences() -> None:
+    """The CLI and the plugin show the same summary; only where it points differs."""
+    from vod2strm import application
+    from vod2strm.dispatcharr.runner import generate_message
+    from vod2strm.management.commands.vod2strm import _generate_text
+
+    data = {
+        "written": 3, "files": 5, "items": 2, "unchanged": 2, "errors": 0, "seconds": 1.25, "queries": 4,
+        "sections": {"movies": "complete"}, "series_without_episodes": 1, "kept_foreign": 1,
+        "foreign": ["Movies/A/A.strm"], "exit": 5,
+        "cleanup": {"refused": True, "message": "cleanup refused for movies: x"},
+    }  # fmt: skip
+    cli, plugin = _generate_text(data).split("\n"), generate_message(data)
+    assert cli[0] == "Wrote 3 of 5 files for 2 items (2 unchanged, 0 errors) in 1.2 s, 4 queries."
+    assert plugin.startswith(cli[0] + " Sections: movies complete ")
+    assert "Cleanup refused for movies: x" in cli and "Cleanup refused for movies: x" in plugin
+    assert cli[-1].endswith("vod2strm cleanup --force.") and "--force" not in plugin
+    assert plugin.endswith("Run Cleanup preview to see what it would delete.")
+    assert "(use Fetch episodes)" in plugin and "(run 'vod2strm fetch-episodes')" in _generate_text(data)
+    plain = application.Wording("f", "h", "r")
+    assert len(application.generate_sentences(data, plain)) == len(cli)

@@ -178,6 +178,55 @@ def run_generate(
     return run
 
 
+@dataclass(frozen=True)
+class Wording:
+    """How a door names the actions a summary points at: a command-line flag or a plugin button.
+
+    Why: the sentences are the same for every door, and only these pointers differ; a plugin
+    user has no ``--force`` to type.
+    """
+
+    fetch_episodes: str  # how to ask for the episodes of series that have none
+    hand_over: str  # how to replace kept files with ours
+    refused_cleanup: str  # how to see, and to force, what a refused cleanup would delete
+
+
+def generate_sentences(data: dict[str, Any], wording: Wording) -> list[str]:
+    """A generate run's summary (``GenerateRun.as_dict``) as sentences for people, in the order
+    every door shows them (the CLI one a line, the plugin one paragraph)."""
+    verb = "Dry run: would write" if data.get("dry_run") else "Wrote"
+    sentences = [
+        f"{verb} {data.get('written', 0)} of {data.get('files', 0)} files for {data.get('items', 0)} items "
+        f"({data.get('unchanged', 0)} unchanged, {data.get('errors', 0)} errors) "
+        f"in {data.get('seconds', 0):.1f} s, {data.get('queries', 0)} queries."
+    ]
+    sections = data.get("sections") or {}
+    if sections:
+        sentences.append("Sections: " + ", ".join(f"{k} {v}" for k, v in sections.items()))
+    if data.get("adopted"):
+        sentences.append(f"Adopted {data['adopted']} existing identical files without rewriting them.")
+    for extra in (fields_sentence(data), kept_sentence(data)):
+        if extra:
+            sentences.append(extra)
+    if data.get("kept_foreign") or data.get("kept_edited"):
+        sentences.append(f"They are listed by stats; {wording.hand_over}")
+    if data.get("series_without_episodes"):
+        sentences.append(
+            f"{data['series_without_episodes']} series have no episodes yet and were skipped "
+            f"({wording.fetch_episodes})."
+        )
+    if data.get("error"):
+        sentences.append(f"Error: {data['error']}")
+    cleaned = cleanup_sentence(data)
+    if cleaned:
+        sentences.append(cleaned)
+    if (data.get("cleanup") or {}).get("refused"):
+        sentences.append(wording.refused_cleanup)
+    if data.get("exit") == EXIT_INTERRUPTED:
+        sentences.append("Interrupted: the next run continues where this one stopped.")
+    return sentences
+
+
 def kept_sentence(data: dict[str, Any], listed: int = 3) -> str:
     """Files a generate left alone because they are not vod2strm's ("" when none), naming a few.
 

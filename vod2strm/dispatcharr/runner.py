@@ -290,35 +290,17 @@ class Job:
 # -- messages --------------------------------------------------------------------------------------
 
 
+#: Where the plugin's summaries point: its own actions and fields.
+_WORDING = application.Wording(
+    fetch_episodes="use Fetch episodes",
+    hand_over="the settings 'Take over files vod2strm did not write' and "
+    "'Rewrite files changed since vod2strm wrote them' replace them.",
+    refused_cleanup="Run Cleanup preview to see what it would delete.",
+)
+
+
 def generate_message(data: dict[str, Any]) -> str:
-    verb = "Dry run: would write" if data.get("dry_run") else "Wrote"
-    counts = f"{data.get('unchanged', 0)} unchanged, {data.get('errors', 0)} errors"
-    parts = [
-        f"{verb} {data.get('written', 0)} of {data.get('files', 0)} files for {data.get('items', 0)} items "
-        f"({counts}) in {data.get('seconds', 0):.1f} s."
-    ]
-    sections = data.get("sections") or {}
-    if sections:
-        parts.append("Sections: " + ", ".join(f"{k} {v}" for k, v in sections.items()) + ".")
-    if data.get("series_without_episodes"):
-        parts.append(f"{data['series_without_episodes']} series have no episodes yet (use Fetch episodes).")
-    dropped = application.fields_sentence(data)
-    if dropped:
-        parts.append(dropped)
-    kept = application.kept_sentence(data)
-    if kept:
-        parts.append(
-            kept + " Stats lists them; the settings 'Take over files vod2strm did not write' and "
-            "'Rewrite files changed since vod2strm wrote them' replace them."
-        )
-    if data.get("error"):
-        parts.append(f"Error: {data['error']}")
-    cleaned = application.cleanup_sentence(data)
-    if cleaned:
-        parts.append(cleaned)
-    if (data.get("cleanup") or {}).get("refused"):
-        parts.append("Run Cleanup preview to see what it would delete.")
-    return " ".join(parts)
+    return " ".join(application.generate_sentences(data, _WORDING))
 
 
 def cleanup_message(data: dict[str, Any], listed: int = 20) -> str:

@@ -232,41 +232,15 @@ class Command(BaseCommand):
         return EXIT_OK, data, f"Plugin folder: {folder}\nPlugin zip:    {archive}"
 
 
+#: Where the command line's summaries point: its own commands and flags.
+_WORDING = application.Wording(
+    fetch_episodes="run 'vod2strm fetch-episodes'",
+    hand_over="to replace them: generate --take-over-foreign-files (files vod2strm did not write), "
+    "--overwrite-edited-files (files changed since).",
+    refused_cleanup="To list what it would delete: vod2strm cleanup --dry-run; "
+    "to force the cleanup: vod2strm cleanup --force.",
+)
+
+
 def _generate_text(data: dict[str, Any]) -> str:
-    verb = "Dry run: would write" if data["dry_run"] else "Wrote"
-    lines = [
-        f"{verb} {data['written']} of {data['files']} files "
-        f"for {data['items']} items ({data['unchanged']} unchanged, {data['errors']} errors) "
-        f"in {data['seconds']:.1f} s, {data['queries']} queries.",
-        "Sections: " + ", ".join(f"{k} {v}" for k, v in data["sections"].items()),
-    ]
-    if data.get("adopted"):
-        lines.append(f"Adopted {data['adopted']} existing identical files without rewriting them.")
-    dropped = application.fields_sentence(data)
-    if dropped:
-        lines.append(dropped)
-    kept = application.kept_sentence(data)
-    if kept:
-        lines.append(kept)
-        lines.append(
-            "They are listed by 'vod2strm stats'; to replace them: generate --take-over-foreign-files "
-            "(files vod2strm did not write), --overwrite-edited-files (files changed since)."
-        )
-    if data.get("series_without_episodes"):
-        lines.append(
-            f"{data['series_without_episodes']} series have no episodes yet and were skipped "
-            "(run 'vod2strm fetch-episodes')."
-        )
-    if data.get("error"):
-        lines.append(f"Error: {data['error']}")
-    cleaned = application.cleanup_sentence(data)
-    if cleaned:
-        lines.append(cleaned)
-    if (data.get("cleanup") or {}).get("refused"):
-        lines.append(
-            "To list what it would delete: vod2strm cleanup --dry-run; "
-            "to force the cleanup: vod2strm cleanup --force."
-        )
-    if data["exit"] == EXIT_INTERRUPTED:
-        lines.append("Interrupted: the next run continues where this one stopped.")
-    return "\n".join(lines)
+    return "\n".join(application.generate_sentences(data, _WORDING))
