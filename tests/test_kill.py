@@ -46,6 +46,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults import helpers
+from tests.test_writer_process import _alive
 from vod2strm import conf
 from vod2strm.jobs import cleanup, generate
 from vod2strm.output.marker import MARKER_NAME
@@ -726,11 +727,3 @@ def test_a_writer_whose_parent_is_killed_mid_write_ends_without_a_word(tmp_path,
     while _alive(child_pid):
         assert time.monotonic() < deadline, "the writer outlived its parent"
         time.sleep(0.01)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False

@@ -218,9 +218,9 @@ def run(
         if not dry_run:
             if not opened.has_files:
                 manifest.defer_item_index()  # a first run: built once, at the end
-            elif _handed_over(settings):
+            elif handed_over := _handed_over(settings):
                 # Files kept as someone else's are offered again: their items render this run.
-                manifest.render_kept_again(_handed_over(settings))
+                manifest.render_kept_again(handed_over)
         result.run_id = None if dry_run else manifest.start_run("generate", selected=selected)
         try:
             with connections["default"].execute_wrapper(counter):
