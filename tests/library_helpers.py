@@ -74,3 +74,22 @@ def age_files(root: Path, seconds: int = 100) -> None:
             path = Path(dirpath, name)
             st = path.stat()
             os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - seconds * 1_000_000_000))
+
+
+def call_cli(*args: str) -> tuple[int, str, str]:
+    """``manage.py vod2strm <args>`` in this process: (exit status, stdout, stderr).
+
+    ``call_command`` raises the command's ``CommandError`` where ``manage.py`` would print it and
+    exit; the stderr returned here ends with the line ``manage.py`` prints for it.
+    """
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("vod2strm", *args, stdout=out, stderr=err)
+    except CommandError as exc:
+        err.write(f"{type(exc).__name__}: {exc}\n")
+        return exc.returncode, out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()

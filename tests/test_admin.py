@@ -60,7 +60,7 @@ def test_generate_selected_movies_writes_only_those(staff, library):
     assert response.status_code == 200
     [(level, text)] = _messages(response)
     assert level == "success"
-    assert text.startswith("vod2strm: 2 selected movies: wrote 4 of 4 files for 2 catalog items")
+    assert text.startswith("vod2strm: 2 selected movies: Wrote 4 of 4 files for 2 items")
     files = tree(library)
     folders = sorted(p.split("/")[1].split(" [")[0] for p in files if p.endswith(".strm"))
     assert folders == ["Film 0 (2000)", "Film 2 (2002)"]
@@ -71,7 +71,7 @@ def test_generate_selected_series_writes_the_show_and_its_episodes(staff, librar
     _, _, shows = small_catalog(movies=1, series=2, episodes=2)
     response = _post_action(staff, "series", "generate_selected", [shows[1].pk])
     [(level, text)] = _messages(response)
-    assert level == "success" and text.startswith("vod2strm: 1 selected series: wrote ")
+    assert level == "success" and text.startswith("vod2strm: 1 selected series: Wrote ")
     files = tree(library)
     assert {p.split("/")[1].split(" [")[0] for p in files} == {"Show 1 (2011)"}
     assert sum(p.endswith(".strm") for p in files) == 2

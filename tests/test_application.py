@@ -243,8 +243,14 @@ def test_the_summary_sentences_for_kept_files_and_dropped_fields() -> None:
 def test_every_door_words_a_generate_from_the_same_sentences() -> None:
     """The CLI and the plugin show the same summary; only where it points differs."""
     from vod2strm import application
-    from vod2strm.dispatcharr.runner import generate_message
-    from vod2strm.management.commands.vod2strm import _generate_text
+    from vod2strm.dispatcharr.runner import WORDING as PLUGIN
+    from vod2strm.management.commands.vod2strm import WORDING as CLI
+
+    def _generate_text(data: dict) -> str:
+        return "\n".join(application.generate_sentences(data, CLI))
+
+    def generate_message(data: dict) -> str:
+        return " ".join(application.generate_sentences(data, PLUGIN))
 
     data = {
         "written": 3, "files": 5, "items": 2, "unchanged": 2, "errors": 0, "seconds": 1.25, "queries": 4,

@@ -8,7 +8,6 @@ while Django's settings import) runs ``manage.py`` in a subprocess.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -19,9 +18,9 @@ from typing import Any
 
 import pytest
 from django.core import checks
-from django.core.management import call_command
 
 from tests.dispatcharr_home import harness
+from tests.library_helpers import call_cli
 from vod2strm import conf
 from vod2strm.apps import check_settings
 from vod2strm.dispatcharr import bundle, control
@@ -238,13 +237,6 @@ def _configure(settings, tmp_path: Path, entries: dict[str, Any]) -> None:
     settings.VOD2STRM = values
 
 
-def _cli(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with pytest.raises(SystemExit) as info:
-        call_command("vod2strm", *args, stdout=out, stderr=err)
-    return info.value.code, out.getvalue(), err.getvalue()
-
-
 @pytest.mark.parametrize(("key", "entries"), BAD, ids=[f"{k}-{i}" for i, (k, _) in enumerate(BAD)])
 def test_a_bad_value_is_one_line_exit_2_and_writes_nothing(settings, tmp_path, key, entries):
     _configure(settings, tmp_path, entries)
@@ -252,13 +244,13 @@ def test_a_bad_value_is_one_line_exit_2_and_writes_nothing(settings, tmp_path, k
         conf.load()
     assert info.value.field == key
 
-    code, out, err = _cli("generate", "--json")
+    code, out, err = call_cli("generate", "--json")
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"vod2strm: {key}: "), err
     assert json.loads(out) == {"error": lines[0].removeprefix("vod2strm: "), "exit": 2}
 
-    code, out, err = _cli("cleanup")
+    code, out, err = call_cli("cleanup")
     assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "library").exists()
     assert not (tmp_path / "state").exists()
@@ -325,7 +317,7 @@ def test_bundle_out_pointing_at_a_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError) as info:
         bundle.build(target)
     assert info.value.field == "--out"
-    code, out, err = _cli("bundle", "--out", str(target), "--json")
+    code, out, err = call_cli("bundle", "--out", str(target), "--json")
     assert code == 2 and err.strip().splitlines() == [f"vod2strm: {info.value}"]
     assert json.loads(out) == {"error": str(info.value), "exit": 2}
     assert target.read_text() == "a file"

@@ -31,7 +31,8 @@ from tests.factories import (
     VODCategoryFactory,
 )
 from vod2strm.catalog import episodes, resolver
-from vod2strm.catalog.episodes import DispatcharrRefresher, EpisodeRefresher, RateLimited, Target
+from vod2strm.catalog.dispatcharr_home import DispatcharrRefresher
+from vod2strm.catalog.episodes import EpisodeRefresher, RateLimited, Target
 from vod2strm.jobs import fetch_episodes
 from vod2strm.jobs.progress import Progress
 from vod2strm.standalone import models

@@ -328,7 +328,7 @@ def provider_catalog():
 
 @pytest.mark.django_db
 def test_direct_mode_credentials_never_reach_logs_or_reports(tmp_path, caplog, capsys):
-    from django.core.management import call_command
+    from django.core.management import CommandError, call_command
     from django.test import override_settings
 
     from vod2strm.jobs import progress
@@ -362,8 +362,8 @@ def test_direct_mode_credentials_never_reach_logs_or_reports(tmp_path, caplog, c
             ):
                 try:
                     call_command("vod2strm", *command)
-                except SystemExit as exc:  # a non-zero exit is fine here; what it printed is checked
-                    outputs.append(f"exit {exc.code}")
+                except CommandError as exc:  # a non-zero exit is fine here; what it printed is checked
+                    outputs.append(f"exit {exc.returncode}: {exc}")
     captured = capsys.readouterr()
     outputs += [captured.out, captured.err, caplog.text]
     outputs += [r.getMessage() + str(r.args) for r in caplog.records]

@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.core.management import call_command
 from django.db import OperationalError, connection
 from django.test import override_settings
 
 from tests.faults import helpers
 from tests.faults.conftest import check_converges, check_no_damage
+from tests.library_helpers import call_cli
 from vod2strm.errors import EXIT_CONFIG
 from vod2strm.jobs import cleanup, generate
 from vod2strm.standalone import models
@@ -55,7 +55,7 @@ def test_connection_closed_between_chunks_is_reopened(scenario, between_chunks):
 
 
 @pytest.mark.parametrize("fail_at", [3, 8, 14, 22])
-def test_query_failing_mid_run_through_the_cli(scenario, fail_at, capsys):
+def test_query_failing_mid_run_through_the_cli(scenario, fail_at):
     """The ``fail_at``-th catalog statement of the run raises OperationalError (a dropped server)."""
     seen = {"n": 0}
 
@@ -68,11 +68,9 @@ def test_query_failing_mid_run_through_the_cli(scenario, fail_at, capsys):
     with (
         override_settings(VOD2STRM=vod2strm_settings(scenario.settings)),
         connection.execute_wrapper(drop_once),
-        pytest.raises(SystemExit) as info,
     ):
-        call_command("vod2strm", "generate", "--json")
-    out, err = capsys.readouterr()
-    assert info.value.code == EXIT_CONFIG
+        code, out, err = call_cli("generate", "--json")
+    assert code == EXIT_CONFIG
     data = json.loads(out)
     assert data == {"error": "database unreachable: server closed the connection unexpectedly", "exit": 2}
     assert helpers.error_lines(err) == ["vod2strm: " + data["error"]]

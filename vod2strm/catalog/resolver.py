@@ -111,10 +111,10 @@ def default_state_dir() -> Path:
 
 
 def episode_refresher():
-    """The home's episode refresher (``catalog/episodes.py``), or None: the standalone home has no
-    provider to fetch episodes from."""
+    """The home's episode refresher, or None: the standalone home has no provider to fetch
+    episodes from."""
     if home() != "dispatcharr":
         return None
-    from vod2strm.catalog.episodes import DispatcharrRefresher
+    from vod2strm.catalog.dispatcharr_home import DispatcharrRefresher
 
     return DispatcharrRefresher()

@@ -27,12 +27,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vod2strm import application, interrupt
 from vod2strm.dispatcharr import autorun, control
 from vod2strm.errors import (
-    EXIT_CONFIG,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_ITEM_ERRORS,
@@ -41,6 +40,9 @@ from vod2strm.errors import (
     ConfigError,
     Vod2strmError,
 )
+
+if TYPE_CHECKING:
+    from vod2strm.jobs.progress import Progress
 
 log = logging.getLogger("vod2strm.dispatcharr.runner")
 
@@ -196,7 +198,7 @@ class Job:
 
     def perform(self, action: str, trigger: str) -> int:
         """Run one action to completion; returns its exit status. Never raises."""
-        from django.db import DatabaseError, InterfaceError, OperationalError, connections
+        from django.db import connections
 
         from vod2strm.dispatcharr.notify import Notifier
         from vod2strm.jobs.progress import Progress
@@ -207,50 +209,35 @@ class Job:
         progress.listeners += [status, notifier]
         status.write({"state": "running", **progress.snapshot()})
         try:
-            settings = self.settings()
-            code, data, message = self._dispatch(action, settings, progress)
-        except Vod2strmError as exc:
-            code, data, message = exc.exit_code, {"error": str(exc), "exit": exc.exit_code}, str(exc)
-        except (OperationalError, InterfaceError) as exc:
-            message = f"database unreachable: {_first_line(exc)}"
-            code, data = EXIT_CONFIG, {"error": message, "exit": EXIT_CONFIG}
-        except DatabaseError as exc:
-            message = f"database error: {_first_line(exc)}"
-            code, data = EXIT_FAILED, {"error": message, "exit": EXIT_FAILED}
-        except Exception as exc:
-            log.exception("%s failed", action)
-            message = f"{action} failed: {exc}"
-            code, data = EXIT_FAILED, {"error": message, "exit": EXIT_FAILED}
+            outcome = application.guarded(action, lambda: self.call(action, progress), cancel=self.cancel)
         finally:
             with contextlib.suppress(Exception):
                 connections.close_all()
-        code = application.settle(code, self.cancel)
-        if code == EXIT_INTERRUPTED:
+        message = " ".join(outcome.lines(WORDING))
+        if outcome.exit_code == EXIT_INTERRUPTED:
             message = f"{message} Cancelled: the next run resumes where this one stopped.".strip()
-        return self.finish(status, action, trigger, code, data, message, progress=progress, notifier=notifier)
+        return self.finish(
+            status,
+            action,
+            trigger,
+            outcome.exit_code,
+            outcome.data,
+            message,
+            progress=progress,
+            notifier=notifier,
+        )
 
-    def _dispatch(self, action: str, settings, progress) -> tuple[int, dict[str, Any], str]:
+    def call(self, action: str, progress: Progress) -> application.Outcome:
+        """The application command a plugin action stands for."""
+        settings = self.settings()
         if action in _ONLY:
-            run = application.run_generate(
-                settings,
-                only=_ONLY[action],
-                cleanup=settings.cleanup_after_generate,
-                cancel=self.cancel,
-                progress=progress,
-            )
-            data = run.as_dict()
-            return run.exit_code, data, generate_message(data)
+            return application.generate(settings, only=_ONLY[action], cancel=self.cancel, progress=progress)
         if action in ("cleanup", "cleanup_preview"):
-            from vod2strm.jobs import cleanup
-
-            progress.set_phase("cleanup")
-            cleaned = cleanup.run(settings, dry_run=action == "cleanup_preview", cancel=self.cancel)
-            return cleaned.exit_code, cleaned.as_dict(), cleanup_message(cleaned.as_dict())
+            return application.cleanup(
+                settings, dry_run=action == "cleanup_preview", cancel=self.cancel, progress=progress
+            )
         if action == "fetch_episodes":
-            from vod2strm.jobs import fetch_episodes
-
-            fetched = fetch_episodes.run(settings, cancel=self.cancel, progress=progress)
-            return fetched.exit_code, fetched.as_dict(), fetched.as_text()
+            return application.fetch_episodes(settings, cancel=self.cancel, progress=progress)
         raise ConfigError("action", f"unknown job action {action!r}")
 
     def finish(self, status, action, trigger, code, data, message, *, progress=None, notifier=None) -> int:
@@ -291,35 +278,14 @@ class Job:
 
 
 #: Where the plugin's summaries point: its own actions and fields.
-_WORDING = application.Wording(
+WORDING = application.Wording(
     fetch_episodes="use Fetch episodes",
     hand_over="the settings 'Take over files vod2strm did not write' and "
     "'Rewrite files changed since vod2strm wrote them' replace them.",
     refused_cleanup="Run Cleanup preview to see what it would delete.",
+    paths_listed=20,
+    path_per_line=False,
 )
-
-
-def generate_message(data: dict[str, Any]) -> str:
-    return " ".join(application.generate_sentences(data, _WORDING))
-
-
-def cleanup_message(data: dict[str, Any], listed: int = 20) -> str:
-    if data.get("refused"):
-        return f"Cleanup refused: {data.get('message')}"
-    if data.get("dry_run"):
-        paths = data.get("paths") or []
-        head = f"Cleanup preview: would remove {data.get('would_remove', 0)} files."
-        if paths:
-            more = f" (+{len(paths) - listed} more)" if len(paths) > listed else ""
-            head += " " + "; ".join(paths[:listed]) + more
-        return head
-    text = (
-        f"Cleanup removed {data.get('removed', 0)} files and {data.get('folders_removed', 0)} empty folders; "
-        f"kept {data.get('kept', 0)} that are not vod2strm's to delete, {data.get('errors', 0)} errors."
-    )
-    if data.get("message"):
-        text += f" {data['message']}"
-    return text
 
 
 def _brief(data: dict[str, Any]) -> dict[str, Any]:
@@ -335,11 +301,6 @@ def _brief(data: dict[str, Any]) -> dict[str, Any]:
         "error",
     )
     return {k: data[k] for k in keys if k in data}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _last_result(state_dir: Path) -> dict[str, Any] | None:

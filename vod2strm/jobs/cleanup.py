@@ -95,26 +95,6 @@ class CleanupResult:
             "exit": self.exit_code,
         }
 
-    def as_text(self) -> str:
-        lines = list(self.listed) if self.dry_run else []
-        if self.refused:
-            lines.append(f"Refused: {self.message}")
-        if self.dry_run:
-            lines.append(f"Dry run: would remove {self.would_remove} files; nothing was deleted.")
-        elif self.removed or self.folders_removed or not self.refused:
-            lines.append(
-                f"Removed {self.removed} files and {self.folders_removed} empty folders; "
-                f"kept {self.kept} that are not vod2strm's to delete, {self.errors} errors."
-            )
-        for path in self.changed:
-            lines.append(f"kept (changed since vod2strm wrote it): {path}")
-        for path in self.foreign:
-            lines.append(f"kept (not written by vod2strm): {path}")
-        for section, status in self.sections.items():
-            if status != "cleaned":
-                lines.append(f"{section}: {status}")
-        return "\n".join(lines)
-
 
 def run(
     settings: Settings,

@@ -2,10 +2,10 @@
 
 On the Movie and Series lists, two actions (a thin door over the same core as the CLI):
 
-- "Generate library files for selected …": ``jobs.generate.run`` with the selected ids, in the
+- "Generate library files for selected …": ``application.generate`` with the selected ids, in the
   request (a selection is small; whole-catalog runs belong to ``manage.py vod2strm generate``).
   Runs for selected items never count as complete, so cleanup never deletes on their account.
-- "Show vod2strm stats": ``jobs.stats.collect`` as a message. It needs no selection.
+- "Show vod2strm stats": ``application.stats`` as a message. It needs no selection.
 """
 
 from django.contrib import admin, messages
@@ -13,10 +13,25 @@ from django.contrib.admin import helpers
 from django.http import HttpResponseRedirect
 from django.utils.html import format_html
 
-from vod2strm.errors import EXIT_INTERRUPTED, EXIT_ITEM_ERRORS, EXIT_OK, Vod2strmError
+from vod2strm import application
 from vod2strm.standalone import models
 
 STATS_ACTION = "show_vod2strm_stats"
+
+#: Where the admin's summaries point: the command line, which runs the whole catalog.
+WORDING = application.Wording(
+    fetch_episodes="run 'manage.py vod2strm fetch-episodes'",
+    hand_over="'manage.py vod2strm generate --take-over-foreign-files' (or "
+    "--overwrite-edited-files) replaces them.",
+    refused_cleanup="'manage.py vod2strm cleanup --dry-run' lists what it would delete.",
+)
+#: A message's level by the run's state word.
+_LEVELS = {
+    application.FINISHED: messages.SUCCESS,
+    application.CANCELLED: messages.WARNING,
+    application.REFUSED: messages.WARNING,
+    application.FAILED: messages.ERROR,
+}
 
 
 class LibraryActions(admin.ModelAdmin):
@@ -27,52 +42,41 @@ class LibraryActions(admin.ModelAdmin):
 
     @admin.action(description="Generate library files for selected %(verbose_name_plural)s")
     def generate_selected(self, request, queryset):
-        from vod2strm import conf
-        from vod2strm.jobs import generate
+        from vod2strm import application, conf
 
         ids = list(queryset.order_by("pk").values_list("pk", flat=True))
         movies = self.vod2strm_section == "movies"
-        try:
-            result = generate.run(
-                conf.load(), movie_ids=ids if movies else None, series_ids=None if movies else ids
-            )
-        except Vod2strmError as exc:
-            self.message_user(request, f"vod2strm: {exc}", messages.ERROR)
-            return
-        data = result.as_dict()
-        noun = self.model._meta.verbose_name if len(ids) == 1 else self.model._meta.verbose_name_plural
-        text = (
-            f"vod2strm: {len(ids)} selected {noun}: wrote {data['written']} of {data['files']} files "
-            f"for {data['items']} catalog items ({data['unchanged']} unchanged, {data['errors']} errors) "
-            f"in {data['seconds']:.1f} s."
+        outcome = application.guarded(
+            "generate",
+            lambda: application.generate(
+                conf.load(),
+                movie_ids=ids if movies else None,
+                series_ids=None if movies else ids,
+                cleanup=False,
+            ),
         )
-        if data.get("series_without_episodes"):
-            text += f" {data['series_without_episodes']} series have no episodes yet and were skipped."
-        if data["items"] < len(ids):
+        if outcome.error:
+            self.message_user(request, f"vod2strm: {outcome.error}", messages.ERROR)
+            return
+        noun = self.model._meta.verbose_name if len(ids) == 1 else self.model._meta.verbose_name_plural
+        text = " ".join(outcome.lines(WORDING))
+        if outcome.data.get("items", 0) < len(ids):
             text += (
                 " Selected items that are not eligible (no active account, or a disabled category)"
                 " are skipped."
             )
-        if data.get("error"):
-            text += f" Error: {data['error']}"
-        level = {
-            EXIT_OK: messages.SUCCESS,
-            EXIT_ITEM_ERRORS: messages.WARNING,
-            EXIT_INTERRUPTED: messages.WARNING,
-        }.get(result.exit_code, messages.ERROR)
-        self.message_user(request, text, level)
+        self.message_user(request, f"vod2strm: {len(ids)} selected {noun}: {text}", _LEVELS[outcome.state])
 
     @admin.action(description="Show vod2strm stats")
     def show_vod2strm_stats(self, request, queryset):
-        from vod2strm import conf
-        from vod2strm.jobs import stats
+        from vod2strm import application, conf
 
-        try:
-            report = stats.collect(conf.load())
-        except Vod2strmError as exc:
-            self.message_user(request, f"vod2strm: {exc}", messages.ERROR)
+        outcome = application.guarded("stats", lambda: application.stats(conf.load()))
+        if outcome.error:
+            self.message_user(request, f"vod2strm: {outcome.error}", messages.ERROR)
             return
-        self.message_user(request, format_html("<pre>{}</pre>", stats.as_text(report)), messages.INFO)
+        text = "\n".join(outcome.lines(WORDING))
+        self.message_user(request, format_html("<pre>{}</pre>", text), messages.INFO)
 
     def changelist_view(self, request, extra_context=None):
         # The stats are about the whole library: let the action run without a selection.

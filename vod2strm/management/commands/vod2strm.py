@@ -1,28 +1,32 @@
 """``manage.py vod2strm <command>``: the command-line door (docs/cli.md).
 
-Thin by design: parse flags, build the run's Settings, call one job (or one run of
-:mod:`vod2strm.application`), render its result. Progress and logs go to stderr; with ``--json``
+Thin by design: parse flags, build the run's Settings, call one command of
+:mod:`vod2strm.application`, print its outcome (text, or one JSON object with ``--json``) and end
+with its exit status through ``CommandError(returncode=…)``. Progress and logs go to stderr; with ``--json``
 stdout carries exactly one JSON object, failures included. Ctrl-C and SIGTERM are handled by
 :mod:`vod2strm.interrupt` for the whole command, so they end it with one line and status 130.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from vod2strm import application, conf, interrupt
-from vod2strm.errors import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Vod2strmError
+from vod2strm.errors import EXIT_ITEM_ERRORS, EXIT_OK, EXIT_REFUSED
+from vod2strm.jobs.progress import Progress, StatusFile
 
 #: Boolean flags that switch on the setting of the same name for one run.
 _SETTING_FLAGS = ("take_over_foreign_files", "overwrite_edited_files")
 
 COMMANDS = ("demo", "generate", "cleanup", "stats", "fetch-episodes", "bundle")
+_STOPPABLE = ("generate", "cleanup", "fetch-episodes")
 
 
 class Command(BaseCommand):
@@ -84,163 +88,125 @@ class Command(BaseCommand):
         bundle.add_argument("--out", required=True, help="folder to write vod2strm/ and vod2strm.zip into")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        action = options["action"]
-        as_json = options["json"]
-        handler: Callable[[dict[str, Any]], tuple[int, dict[str, Any], str]] = getattr(
-            self, "do_" + action.replace("-", "_")
-        )
+        action, as_json = options["action"], options["json"]
         with interrupt.handling(json_output=as_json):
-            try:
-                code, data, text = handler(options)
-            except Vod2strmError as exc:
-                code, data, text = exc.exit_code, {"error": str(exc), "exit": exc.exit_code}, ""
-                self._error_line(str(exc))
-            except (OperationalError, InterfaceError) as exc:
-                message = f"database unreachable: {str(exc).strip().splitlines()[0] if str(exc) else exc}"
-                code, data, text = EXIT_CONFIG, {"error": message, "exit": EXIT_CONFIG}, ""
-                self._error_line(message)
-            except DatabaseError as exc:
-                message = f"database error: {str(exc).strip().splitlines()[0] if str(exc) else exc}"
-                code, data, text = EXIT_FAILED, {"error": message, "exit": EXIT_FAILED}, ""
-                self._error_line(message)
-            if interrupt.requested() and code != EXIT_INTERRUPTED:
-                # Asked to stop, but the job had nothing left to stop: the status still says so.
-                code = application.worst((code, EXIT_INTERRUPTED))
-                data = {**data, "exit": code}
+            # Only jobs that stop at a safe point take a signal as a request; the others end at once.
+            stop = interrupt.stoppable() if action in _STOPPABLE else contextlib.nullcontext(None)
+            with stop as cancel:
+                outcome = application.guarded(
+                    action, lambda: self.call(action, options, cancel), cancel=cancel
+                )
+            signalled = interrupt.requested()
+            if signalled:
+                outcome.interrupted()  # asked to stop with nothing left to stop: the status still says so
             interrupt.answering()
             if as_json:
-                self.stdout.write(json.dumps(data, default=str))
-            elif text:
-                self.stdout.write(text)
-            if code != EXIT_OK:
-                sys.exit(code)
+                self.stdout.write(json.dumps(outcome.data, default=str))
+            elif not outcome.error:
+                self.stdout.write("\n".join(outcome.lines(WORDING)))
+        if outcome.exit_code == EXIT_OK:
+            return
+        if signalled:
+            raise SystemExit(outcome.exit_code)  # interrupt.py said the signal's one line already
+        raise RunEnded(outcome.error or _ending(outcome), returncode=outcome.exit_code)
 
-    def _error_line(self, message: str) -> None:
-        """One ``vod2strm:`` line on stderr; after a signal that line was said already."""
-        if not interrupt.requested():
-            self.stderr.write(f"vod2strm: {message}")
-
-    # -- helpers ------------------------------------------------------------------------------
-
-    def _settings(self, options: dict[str, Any], **overrides: Any) -> conf.Settings:
+    def call(
+        self, action: str, options: dict[str, Any], cancel: threading.Event | None
+    ) -> application.Outcome:
+        """The application command for ``action``, with this door's flags translated."""
+        if action == "demo":
+            return application.demo(
+                **{k: options[k] for k in ("movies", "series", "seasons", "episodes", "seed", "reset")},
+                on_phase=lambda line: self.stderr.write(f"demo: {line}"),
+            )
+        if action == "bundle":
+            return application.bundle(Path(options["out"]))
         flags = {name: True for name in _SETTING_FLAGS if options.get(name)}  # unset keeps the setting
-        return conf.load({"output_root": options.get("root"), **flags, **overrides})
+        settings = conf.load({"output_root": options.get("root"), **flags})
+        if action == "stats":
+            return application.stats(settings, scan=options["scan"])
+        if action == "cleanup":
+            return application.cleanup(
+                settings, dry_run=options["dry_run"], force=options["force"], cancel=cancel
+            )
+        with self.progress(action, settings) as progress:
+            if action == "generate":
+                return progress.done(
+                    application.generate(
+                        settings,
+                        only=options["only"],
+                        dry_run=options["dry_run"],
+                        verify=options["verify"],
+                        cleanup=options["cleanup"] or None,
+                        fetch_episodes=options["fetch_episodes"],
+                        cancel=cancel,
+                        progress=progress.events,
+                    )
+                )
+            return progress.done(
+                application.fetch_episodes(
+                    settings,
+                    series_ids=options["series"],
+                    force=options["force"],
+                    max_calls=options["max_calls"],
+                    cancel=cancel,
+                    progress=progress.events,
+                )
+            )
 
-    def _progress(self, job: str, settings: conf.Settings):
+    @contextlib.contextmanager
+    def progress(self, job: str, settings: conf.Settings) -> Iterator[_Progress]:
         """The terminal display plus the status file, so cron runs show in the plugin's status."""
         from vod2strm.jobs.progress import StatusFile
         from vod2strm.management.progress_display import display_for
 
-        progress, finish = display_for(job, self.stderr, quiet=False)
+        events, close_display = display_for(job, self.stderr, quiet=False)
         status = StatusFile(settings.state_dir, extra={"job": job, "source": "cli"})
-        progress.listeners.append(status)
+        events.listeners.append(status)
+        shown = _Progress(events, status)
+        try:
+            yield shown
+        finally:
+            close_display()
 
-        def done(summary: dict[str, Any] | None = None) -> None:
-            finish()
-            state = application.state_for(summary.get("exit", EXIT_OK) if summary else EXIT_OK)
-            status.write({"state": state, **progress.snapshot(), "summary": summary})
 
-        return progress, done
+class _Progress:
+    """A job's progress events, and the status file's last word when the job ends."""
 
-    # -- commands -----------------------------------------------------------------------------
+    def __init__(self, events: Progress, status: StatusFile):
+        self.events, self.status = events, status
 
-    def do_demo(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
-        from vod2strm.catalog import resolver
+    def done(self, outcome: application.Outcome) -> application.Outcome:
+        self.status.write({"state": outcome.state, **self.events.snapshot(), "summary": outcome.data})
+        return outcome
 
-        if not resolver.is_standalone():
-            from vod2strm.errors import ConfigError
 
-            raise ConfigError("CATALOG", "demo data can only be loaded into the standalone catalog")
-        from vod2strm.standalone.demo import load_demo
+class RunEnded(CommandError):
+    """A run that ended with a non-zero exit status.
 
-        counts = load_demo(
-            movies=options["movies"],
-            series=options["series"],
-            seasons=options["seasons"],
-            episodes=options["episodes"],
-            seed=options["seed"],
-            reset=options["reset"],
-            progress=lambda phase, done, total: (
-                self.stderr.write(f"demo: {phase} {done}/{total}") if done == total else None
-            ),
-        )
-        text = "Demo catalog loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items())
-        return EXIT_OK, counts, text
+    Django's ``run_from_argv`` prints a ``CommandError`` as ``<class name>: <message>`` and exits
+    with its ``returncode``; the class is named for the program, so that line reads like every
+    other line vod2strm prints (``vod2strm: <why>``).
+    """
 
-    def do_generate(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
-        settings = self._settings(options)
-        with interrupt.stoppable() as cancel:
-            if options["fetch_episodes"]:
-                self.do_fetch_episodes(
-                    {**options, "series": None, "force": False, "max_calls": None, "json": False}
-                )
-            progress, finish = self._progress("generate", settings)
-            run = application.run_generate(
-                settings,
-                only=options["only"],
-                dry_run=options["dry_run"],
-                verify=options["verify"],
-                cleanup=options["cleanup"] or settings.cleanup_after_generate,
-                cancel=cancel,
-                progress=progress,
-            )
-        data = run.as_dict()
-        finish(data)
-        return run.exit_code, data, _generate_text(data)
 
-    def do_cleanup(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
-        from vod2strm.jobs import cleanup
+RunEnded.__name__ = RunEnded.__qualname__ = "vod2strm"
 
-        settings = self._settings(options)
-        with interrupt.stoppable() as cancel:
-            result = cleanup.run(settings, dry_run=options["dry_run"], force=options["force"], cancel=cancel)
-        data = result.as_dict()
-        return result.exit_code, data, result.as_text()
 
-    def do_stats(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
-        from vod2strm.jobs import stats
-
-        settings = self._settings(options)
-        report = stats.collect(settings, scan=options["scan"])
-        return EXIT_OK, report, stats.as_text(report)
-
-    def do_fetch_episodes(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
-        from vod2strm.jobs import fetch_episodes
-
-        settings = self._settings(options)
-        progress, finish = self._progress("fetch-episodes", settings)
-        with interrupt.stoppable() as cancel:
-            result = fetch_episodes.run(
-                settings,
-                series_ids=options.get("series"),
-                force=options.get("force", False),
-                max_calls=options.get("max_calls"),
-                cancel=cancel,
-                progress=progress,
-            )
-        data = result.as_dict()
-        finish(data)
-        return result.exit_code, data, result.as_text()
-
-    def do_bundle(self, options: dict[str, Any]) -> tuple[int, dict[str, Any], str]:
-        from pathlib import Path
-
-        from vod2strm.dispatcharr import bundle
-
-        folder, archive = bundle.build(Path(options["out"]))
-        data = {"folder": str(folder), "zip": str(archive)}
-        return EXIT_OK, data, f"Plugin folder: {folder}\nPlugin zip:    {archive}"
+def _ending(outcome: application.Outcome) -> str:
+    """The one stderr line of a run that ended without an error but not with success."""
+    if outcome.exit_code == EXIT_ITEM_ERRORS:
+        return "some items failed; their previous files are kept (the log names them)"
+    if outcome.exit_code == EXIT_REFUSED:
+        return "refused by a safety check; nothing it guards was deleted"
+    return f"{outcome.command} {outcome.state} (exit status {outcome.exit_code})"
 
 
 #: Where the command line's summaries point: its own commands and flags.
-_WORDING = application.Wording(
+WORDING = application.Wording(
     fetch_episodes="run 'vod2strm fetch-episodes'",
     hand_over="to replace them: generate --take-over-foreign-files (files vod2strm did not write), "
     "--overwrite-edited-files (files changed since).",
     refused_cleanup="To list what it would delete: vod2strm cleanup --dry-run; "
     "to force the cleanup: vod2strm cleanup --force.",
 )
-
-
-def _generate_text(data: dict[str, Any]) -> str:
-    return "\n".join(application.generate_sentences(data, _WORDING))
