@@ -4,7 +4,7 @@
     .venv/bin/python bench/throttle_table.py
 
 A producer that always has work, a modelled share whose latency is ``rtt + per_write x N`` for a
-write started with N in flight (``tests/throttle_sim.py``), min 1, max 32, default tuning.
+write started with N in flight (``tests/output/throttle_sim.py``), min 1, max 32, default tuning.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.throttle_sim import FakeClock, ShareSimulator, linear_share
+from tests.output.throttle_sim import FakeClock, ShareSimulator, linear_share
 from vod2strm.output.throttle import AdaptiveConcurrency
 
 

@@ -5,7 +5,7 @@
 as inside Dispatcharr, where it is only a plugin folder on ``sys.path``. The catalog home is
 auto-detected from ``apps.vod``.
 
-Used by the subprocess that ``tests/test_dispatcharr_home.py`` starts, and by job processes
+Used by the subprocess that ``tests/dispatcharr/test_dispatcharr_home.py`` starts, and by job processes
 started from it. The test database gets a name of its own, so this suite can run while the main
 suite's test database exists on the same server.
 """

@@ -46,7 +46,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults import helpers
-from tests.test_writer_process import _alive
+from tests.output.test_writer_process import _alive
 from vod2strm import conf
 from vod2strm.jobs import cleanup, generate
 from vod2strm.output.marker import MARKER_NAME
@@ -83,7 +83,7 @@ CHILD = textwrap.dedent(
 
     write_delay = float(os.environ["KILLTEST_WRITE_DELAY"])
     unlink_delay = float(os.environ["KILLTEST_UNLINK_DELAY"])
-    real_write_all, real_unlink = atomic._write_all, LocalFS.unlink
+    real_write_all, real_unlink = atomic.write_all, LocalFS.unlink
 
     def slow_write_all(fd, data):
         real_write_all(fd, data[: len(data) // 2])
@@ -94,7 +94,7 @@ CHILD = textwrap.dedent(
         time.sleep(unlink_delay)
         real_unlink(self, path)
 
-    atomic._write_all, LocalFS.unlink = slow_write_all, slow_unlink
+    atomic.write_all, LocalFS.unlink = slow_write_all, slow_unlink
     go = os.environ["KILLTEST_GO"]
     open(go + ".ready", "w").close()
     while not os.path.exists(go):
@@ -697,7 +697,7 @@ def test_a_writer_whose_parent_is_killed_mid_write_ends_without_a_word(tmp_path,
 
         root = Path({str(root)!r})
         writer = WriterProcess(root, WriterOptions(), on_result=lambda result: None)
-        print(writer._proc.pid, flush=True)
+        print(writer.pid, flush=True)
         for n in itertools.count():
             folder = f"Movies/Film {{n}}"
             strm = OutputFile(f"{{folder}}/Film {{n}}.strm", b"http://x/%d\\n" % n, "strm")

@@ -1,6 +1,6 @@
 """Tests that run in the Dispatcharr home (``--ds=tests.settings_dispatcharr``).
 
-Collected only by the subprocess ``tests/test_dispatcharr_home.py`` starts
+Collected only by the subprocess ``tests/dispatcharr/test_dispatcharr_home.py`` starts
 (``-o python_files=check_*.py``). With ``VOD2STRM_HOME_DUMP`` set, the catalog rows, the
 generated tree and the query count are written there for the standalone side to compare.
 """

@@ -159,6 +159,8 @@ def between_chunks(monkeypatch):
     of a catalog stream and before the next chunk is read."""
     from vod2strm.catalog import queries
 
+    # Private on purpose: "between two chunks of one stream" exists only inside the keyset loop
+    # (no public door yields there, and the next page's SQL does not say which stream it is).
     real = queries._keyset_chunks
 
     def install(hook):

@@ -167,7 +167,7 @@ def install_atomic_hooks(monkeypatch) -> None:
     Only the thread that armed a fault is affected; every other ``os.replace`` (lock owner file,
     status file) goes through untouched.
     """
-    real_write_all = atomic._write_all
+    real_write_all = atomic.write_all
     real_replace = os.replace
 
     def write_all(fd: int, data: bytes) -> None:
@@ -183,7 +183,7 @@ def install_atomic_hooks(monkeypatch) -> None:
             raise OSError(fault.code, os.strerror(fault.code), str(dst))
         return real_replace(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(atomic, "_write_all", write_all)
+    monkeypatch.setattr(atomic, "write_all", write_all)
     monkeypatch.setattr(os, "replace", replace)
 
 
@@ -418,7 +418,7 @@ def _install():
     if write_delay or gated:
         from vod2strm.output import atomic
 
-        real = atomic._write_all
+        real = atomic.write_all
 
         def slow_write_all(fd, data):
             _gate()
@@ -427,7 +427,7 @@ def _install():
             time.sleep(write_delay)
             real(fd, data[half:])
 
-        atomic._write_all = slow_write_all
+        atomic.write_all = slow_write_all
     if unlink_delay or gated:
         from vod2strm.output.fs import LocalFS
 
@@ -441,18 +441,21 @@ def _install():
         LocalFS.unlink = slow_unlink
     room = int(os.environ.get("VOD2STRM_TEST_MANIFEST_ROOM") or 0)
     if room:
-        from vod2strm.output.manifest import Manifest
+        # At SQLite's door, not in the manifest's state: each connection to a manifest file
+        # (never the temp one it is built in) may grow the file only ``room`` pages.
+        import sqlite3
 
-        real_open = Manifest.open.__func__
+        real_connect = sqlite3.connect
 
-        def full_disk_open(cls, state_dir, output_root):
-            manifest = real_open(cls, state_dir, output_root)
-            db = manifest._db._db
-            pages = db.execute("PRAGMA page_count").fetchone()[0]
-            db.execute(f"PRAGMA max_page_count={pages + room}")
-            return manifest
+        def full_disk_connect(database, *args, **kwargs):
+            db = real_connect(database, *args, **kwargs)
+            name = os.path.basename(os.fspath(database))
+            if name.startswith("manifest-") and name.endswith(".sqlite3"):
+                pages = db.execute("PRAGMA page_count").fetchone()[0]
+                db.execute(f"PRAGMA max_page_count={pages + room}")
+            return db
 
-        Manifest.open = classmethod(full_disk_open)
+        sqlite3.connect = full_disk_connect
 
 
 try:

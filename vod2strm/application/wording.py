@@ -127,32 +127,37 @@ def cleanup_sentence(data: dict[str, Any]) -> str:
 def cleanup_lines(data: dict[str, Any], wording: Wording) -> list[str]:
     """A cleanup's own report (``CleanupResult.as_dict``): what a preview would delete, what went,
     what was kept and why, and each section that was not cleaned."""
-    lines: list[str] = []
-    paths = list(data.get("paths") or []) if data.get("dry_run") else []
-    shown = paths if wording.paths_listed is None else paths[: wording.paths_listed]
-    more = f"(+{len(paths) - len(shown)} more)" if len(paths) > len(shown) else ""
-    if data.get("dry_run") and wording.path_per_line:
-        lines.extend(shown + ([more] if more else []))
-    if data.get("refused"):
-        lines.append(f"Cleanup refused: {data.get('message')}")
-    if data.get("dry_run"):
-        lines.append(f"Dry run: would remove {data.get('would_remove', 0)} files; nothing was deleted.")
-        if shown and not wording.path_per_line:
-            lines.append("Would remove: " + "; ".join(shown) + (f" {more}" if more else "") + ".")
-    elif data.get("removed") or data.get("folders_removed") or not data.get("refused"):
-        lines.append(
-            f"Removed {data.get('removed', 0)} files and {data.get('folders_removed', 0)} empty folders; "
-            f"kept {data.get('kept', 0)} that are not vod2strm's to delete, {data.get('errors', 0)} errors."
-        )
-        if data.get("message"):
-            lines.append(str(data["message"]))
-    lines += [f"kept (changed since vod2strm wrote it): {path}" for path in data.get("changed") or []]
-    lines += [f"kept (not written by vod2strm): {path}" for path in data.get("foreign") or []]
-    for section, status in (data.get("sections") or {}).items():
-        if status != "cleaned":
-            lines.append(f"{section}: {status}")
-    if data.get("refused"):
-        lines.append(wording.refused_cleanup)
+    refused = bool(data.get("refused"))
+    refusal = [f"Cleanup refused: {data.get('message')}"] if refused else []
+    body = _preview_lines(data, wording, refusal) if data.get("dry_run") else refusal + _removal_lines(data)
+    kept = [f"kept (changed since vod2strm wrote it): {path}" for path in data.get("changed") or []]
+    kept += [f"kept (not written by vod2strm): {path}" for path in data.get("foreign") or []]
+    sections = data.get("sections") or {}
+    not_cleaned = [f"{name}: {status}" for name, status in sections.items() if status != "cleaned"]
+    tail = [wording.refused_cleanup] if refused else []
     if data.get("exit") == EXIT_INTERRUPTED:
-        lines.append("Interrupted: the next cleanup continues where this one stopped.")
+        tail.append("Interrupted: the next cleanup continues where this one stopped.")
+    return body + kept + not_cleaned + tail
+
+
+def _preview_lines(data: dict[str, Any], wording: Wording, refusal: list[str]) -> list[str]:
+    paths = list(data.get("paths") or [])
+    shown = paths if wording.paths_listed is None else paths[: wording.paths_listed]
+    more = [f"(+{len(paths) - len(shown)} more)"] if len(paths) > len(shown) else []
+    summary = f"Dry run: would remove {data.get('would_remove', 0)} files; nothing was deleted."
+    if wording.path_per_line:
+        return [*shown, *more, *refusal, summary]
+    named = ["Would remove: " + " ".join(["; ".join(shown), *more]) + "."] if shown else []
+    return [*refusal, summary, *named]
+
+
+def _removal_lines(data: dict[str, Any]) -> list[str]:
+    if data.get("refused") and not (data.get("removed") or data.get("folders_removed")):
+        return []
+    lines = [
+        f"Removed {data.get('removed', 0)} files and {data.get('folders_removed', 0)} empty folders; "
+        f"kept {data.get('kept', 0)} that are not vod2strm's to delete, {data.get('errors', 0)} errors."
+    ]
+    if data.get("message") and not data.get("refused"):  # a refusal said its message already
+        lines.append(str(data["message"]))
     return lines

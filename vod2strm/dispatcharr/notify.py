@@ -66,6 +66,7 @@ class Notifier:
         self.failures = 0
         self._last = float("-inf")
         self._pending: list[tuple[str, Any]] = []
+        self._sending = False  # the sender thread holds a message it took from _pending
         self._cond = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -105,6 +106,13 @@ class Notifier:
             self._post("notification", (ok, message))
         self.close(timeout)
 
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until every message posted so far was handled (sent, failed, or dropped by a
+        disabled notifier); False if ``timeout`` passed first. The run never needs to wait: this
+        is for a caller that must know a message went out before it goes on."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._pending and not self._sending, timeout)
+
     def close(self, timeout: float = 5.0) -> None:
         with self._cond:
             self._closed = True
@@ -137,8 +145,14 @@ class Notifier:
                     if not self._pending:
                         return
                     kind, payload = self._pending.pop(0)
-                if self.enabled:
-                    self._send(kind, payload)
+                    self._sending = True
+                try:
+                    if self.enabled:
+                        self._send(kind, payload)
+                finally:
+                    with self._cond:
+                        self._sending = False
+                        self._cond.notify_all()
         finally:
             _close_thread_connections()
 

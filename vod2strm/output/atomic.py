@@ -59,8 +59,12 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(TEMP_PREFIX)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    """Write every byte (``os.write`` may write less than asked). Separate so tests can fail it midway."""
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte (``os.write`` may write less than asked).
+
+    The one place :func:`atomic_write` puts bytes into its temp file, looked up at each call: the
+    fault and kill tests replace it to fail or pause a write midway, with half the bytes written.
+    """
     written = os.write(fd, data)  # a regular file takes it all at once, short of a full disk
     if written == len(data):
         return
@@ -99,7 +103,7 @@ def atomic_write(
     fd = os.open(tmp, _OPEN_FLAGS, 0o666)
     try:
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             if file_mode is not None:
                 os.fchmod(fd, file_mode)
             if gid is not None:

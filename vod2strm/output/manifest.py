@@ -281,6 +281,13 @@ class Manifest:
             finally:
                 self._db.close()
 
+    def set_trace_callback(self, callback: Callable[[str], object] | None) -> None:
+        """Pass each SQL statement the manifest runs to ``callback`` (None stops), as sqlite3's
+        ``Connection.set_trace_callback``: to count what a run costs the manifest in statements
+        (a group of items is meant to take a few, whatever its rows)."""
+        with self._lock:
+            self._db.set_trace_callback(callback)
+
     def defer_item_index(self) -> None:
         """For a first run (no file recorded): build the files-by-item index once, at the end.
 
@@ -736,6 +743,9 @@ class _Connection:
     @property
     def in_transaction(self) -> bool:
         return self._db.in_transaction
+
+    def set_trace_callback(self, callback: Callable[[str], object] | None) -> None:
+        self._db.set_trace_callback(callback)
 
     def close(self) -> None:
         self._db.close()

@@ -41,7 +41,7 @@ fields of :class:`Tuning`):
    onto its pool (docs/performance.md). Above the minimum nothing changes.
 
 Everything is driven by the injected ``clock`` and the observations, so a fake clock makes it fully
-deterministic: ``tests/throttle_sim.py`` (a modelled share) uses that in the tests, and
+deterministic: ``tests/output/throttle_sim.py`` (a modelled share) uses that in the tests, and
 ``bench/throttle_table.py`` to print the reaction table in the docs.
 """
 

@@ -9,6 +9,7 @@ docs/performance.md). In a child process the writes overlap rendering on another
 ``jobs/generate.py`` uses (``submit``, ``flush``, ``cancel``, ``close``, ``stopped``,
 ``fatal_error``, ``fatal_reason``), and the child runs an ordinary ``Writer`` on the real
 filesystem: the throttle, the folder dispatch, adoption and the temp sweep are the same code.
+The child itself shows as ``pid``, ``alive``, ``returncode`` and ``in_flight``.
 
 Protocol: pickle frames over the child's stdin (``batches``, ``flush``, ``cancel``, ``close``) and
 stdout (``results`` with the throttle's current limit, ``flushed``, ``fatal``, ``closed``).
@@ -48,7 +49,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any, NamedTuple, NoReturn
 
 import vod2strm
 from vod2strm.library.items import FolderFiles, OutputFile
@@ -84,6 +85,14 @@ def available() -> bool:
     """Whether a child Python can be started: ``sys.executable`` is a Python (not uWSGI's binary)."""
     name = os.path.basename(sys.executable or "")
     return name.startswith("python") and os.access(sys.executable, os.X_OK)
+
+
+class InFlight(NamedTuple):
+    """What a :class:`WriterProcess` has sent and the child has not finished yet."""
+
+    batches: int
+    files: int
+    folders: int
 
 
 class WriterProcess:
@@ -155,6 +164,31 @@ class WriterProcess:
     @property
     def stopped(self) -> bool:
         return self._stopped.is_set()
+
+    # -- the child, as seen from here -------------------------------------------------------------
+
+    @property
+    def pid(self) -> int:
+        """The child's process id."""
+        return self._proc.pid
+
+    @property
+    def alive(self) -> bool:
+        """Whether the child is still running (False once it has ended, however it ended)."""
+        return self._proc.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """The child's exit status once it has ended and been waited for (:meth:`close` waits),
+        else None: 0 when it closed normally, ``-signal`` when it was killed."""
+        return self._proc.returncode
+
+    @property
+    def in_flight(self) -> InFlight:
+        """Batches, files and folders sent and not yet done (``submit`` keeps them within
+        ``_MAX_FILES`` and ``_MAX_FOLDERS``); all zero after a :meth:`flush`."""
+        with self._room:
+            return InFlight(len(self._sent), self._files_out, len(self._folders_out))
 
     def submit(
         self, batch: FolderFiles, *, owned: Owned = NOTHING_OWNED, if_missing: frozenset[str] = frozenset()
@@ -521,9 +555,13 @@ class _Outbox:
                 return
 
 
-def _serve(commands: IO[bytes], writer: Writer, outbox: _Outbox) -> str:
+def serve(commands: IO[bytes], writer: Writer, outbox: _Outbox) -> str:
     """Run the parent's frames against ``writer`` until ``close``; returns an unexpected error
     ("" when none), which is reported rather than raised so the parent never hangs.
+
+    The child's loop, apart from :func:`main`'s setup: ``commands``, ``writer`` and ``outbox``
+    are handed in, so it runs against any writer with ``submit_checked``, ``join`` and ``cancel``
+    (the tests' blocked one).
 
     A thread of its own reads the pipe and cancels the moment ``cancel`` (or the end of the pipe)
     arrives. The loop below can be blocked in ``Writer.submit`` behind a full queue, and a cancel
@@ -615,7 +653,7 @@ def main(argv: list[str]) -> int:
         inline_when_serial=True,
     )
     made.append(writer)
-    unexpected = _serve(commands, writer, outbox)
+    unexpected = serve(commands, writer, outbox)
     try:
         writer.close()
     except BaseException as exc:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.throttle_sim import FakeClock, ShareSimulator, SimSample, linear_share
+from tests.output.throttle_sim import FakeClock, ShareSimulator, SimSample, linear_share
 from vod2strm.output.throttle import AdaptiveConcurrency, Mode, Tuning
 
 # The slow-share measurements at +1 ms (docs/throttle.md) fit latency = 12 ms + 2.2 ms per write in

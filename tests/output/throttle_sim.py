@@ -1,5 +1,5 @@
 """A deterministic share for :class:`~vod2strm.output.throttle.AdaptiveConcurrency`: a fake clock,
-a producer that always has work and a latency model (``tests/test_throttle.py``, and
+a producer that always has work and a latency model (``tests/output/test_throttle.py``, and
 ``bench/throttle_table.py``, which prints the reaction table in ``docs/throttle.md``)."""
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from vod2strm.output.fs import LocalFS
 from vod2strm.output.lock import is_locked, lock_path, read_owner, run_lock
 from vod2strm.output.marker import MARKER_NAME, MARKER_TEXT, check_root, ensure_marker
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 # -- lock -----------------------------------------------------------------------------------------
 

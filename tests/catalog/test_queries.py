@@ -169,7 +169,7 @@ def test_an_episode_without_the_series_account_takes_the_highest_priority_then_t
 
 
 def test_episode_rows_keep_the_drivers_values_and_render_as_converted_ones_would(tmp_path):
-    # Episodes skip Django's converters (queries._unconverted): SQLite gives the uuid as 32 hex
+    # Episodes skip Django's converters (see catalog/queries.py): SQLite gives the uuid as 32 hex
     # digits, a naive datetime and JSON text. The files must not see the difference.
     account = M3UAccountFactory()
     series = SeriesFactory(name="Show")
@@ -196,14 +196,16 @@ def test_episode_rows_keep_the_drivers_values_and_render_as_converted_ones_would
         "episode", model.uuid, got.source, settings
     )
     assert str(model.uuid).encode() in render_strm("episode", got.uuid, got.source, settings)
-    assert items._used_properties(got.custom_properties) == items._used_properties(props)
+    # The fingerprint takes the properties it uses as from the converted value.
+    same_props = dataclasses.replace(row, episodes=(dataclasses.replace(got, custom_properties=props),))
+    assert items.series_fingerprint(row, settings) == items.series_fingerprint(same_props, settings)
 
 
 @pytest.mark.parametrize(
     "props", [{"movie_image": "https://img.example/e1.jpg"}, [1, 2], "plain", {}, None], ids=repr
 )
 def test_episode_properties_arrive_decoded_once_when_they_hold_an_object(tmp_path, props):
-    # An object is decoded while the rows are built (queries._json_object), so the fingerprint and
+    # An object is decoded while the rows are built (see catalog/queries.py), so the fingerprint and
     # the NFO need not decode it again; anything else stays as the driver gave it. Either way the
     # fingerprint and the NFO are those of Django's converted value.
     account = M3UAccountFactory()

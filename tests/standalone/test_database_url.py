@@ -13,7 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from vod2strm.standalone.database_url import parse
 
 BASE = Path("/srv/vod2strm")
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_sqlite_relative_path_is_resolved_against_the_base_dir():

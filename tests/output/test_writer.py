@@ -692,6 +692,16 @@ class _GatedFS(_ThreadRecordingFS):
         super().write_atomic(path, data, **kw)
 
 
+class _CutToOne(AdaptiveConcurrency):
+    """A throttle whose limit reads one once the test sets ``cut`` (as after a cut to the minimum)."""
+
+    cut = False
+
+    @property
+    def limit(self) -> int:
+        return 1 if self.cut else super().limit
+
+
 def test_back_at_a_limit_of_one_a_serial_writer_lets_its_pool_finish_then_writes_inline(
     tmp_path: Path,
 ) -> None:
@@ -700,14 +710,13 @@ def test_back_at_a_limit_of_one_a_serial_writer_lets_its_pool_finish_then_writes
     root = tmp_path / "lib"
     root.mkdir()
     fs = _GatedFS()
-    throttle = AdaptiveConcurrency(1, 4, initial=2)
+    throttle = _CutToOne(1, 4, initial=2)
     batches = library(shows=0, movies=4)
     with Writer(
         root, options_for(root), fs=fs, on_result=Results(), inline_when_serial=True, throttle=throttle
     ) as writer:
         assert writer.submit_many([(batch, True, frozenset()) for batch in batches[:3]]) == 3
-        with throttle._cond:
-            throttle._set_limit(1, time.monotonic(), "test: a cut back to one")
+        throttle.cut = True
         last = threading.Thread(target=writer.submit, args=(batches[3],), name="submitter")
         last.start()
         last.join(0.3)

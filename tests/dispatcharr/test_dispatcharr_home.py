@@ -23,7 +23,7 @@ from vod2strm import conf
 from vod2strm.catalog import resolver
 from vod2strm.jobs import generate
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -90,7 +90,7 @@ CHILD = textwrap.dedent(
 
     django.setup()
     from vod2strm import conf
-    from tests.test_memory import NullFS
+    from tests.jobs.test_memory import NullFS
     from vod2strm.jobs import cleanup, generate
 
     job, root, state = sys.argv[1:4]

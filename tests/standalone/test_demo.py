@@ -8,7 +8,6 @@ import pytest
 from django.db.models import Count, Max
 
 from tests.factories import M3UAccountFactory, MovieFactory
-from vod2strm.catalog import resolver
 from vod2strm.errors import ConfigError
 from vod2strm.standalone import demo
 from vod2strm.standalone.models import (
@@ -288,12 +287,8 @@ def test_invalid_sizes_are_configuration_errors(bad):
 
 def test_refuses_outside_the_standalone_home(settings):
     settings.VOD2STRM = {**settings.VOD2STRM, "CATALOG": "dispatcharr"}
-    resolver._models_for.cache_clear()
-    try:
-        with pytest.raises(ConfigError) as excinfo:
-            demo.load_demo(**SIZE)
-    finally:
-        resolver._models_for.cache_clear()
+    with pytest.raises(ConfigError) as excinfo:
+        demo.load_demo(**SIZE)
 
     assert excinfo.value.field == "CATALOG"
     assert "standalone" in str(excinfo.value)

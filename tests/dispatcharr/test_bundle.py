@@ -261,7 +261,7 @@ def test_dependency_list_matches_the_projects(built):
     """Keep DISPATCHARR_DEPENDENCIES honest: the runtime dependencies of pyproject.toml."""
     import tomllib
 
-    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    project = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())["project"]
     names = {
         d.split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower()
         for d in project["dependencies"]

@@ -152,9 +152,9 @@ def test_related_names_match_dispatcharr():
 
 @pytest.fixture
 def fresh_resolver():
-    resolver._models_for.cache_clear()
-    yield resolver
-    resolver._models_for.cache_clear()
+    """The resolver, which needs no reset between tests: its cache is per home, the home is read
+    from the settings at each call, and a home that fails to resolve is never cached."""
+    return resolver
 
 
 def test_resolver_returns_the_standalone_models(fresh_resolver):
@@ -164,7 +164,7 @@ def test_resolver_returns_the_standalone_models(fresh_resolver):
     assert catalog.Movie is models.Movie
     assert catalog.M3UAccount is models.M3UAccount
     assert catalog.M3UEpisodeRelation is models.M3UEpisodeRelation
-    assert set(catalog._fields) == {
+    assert set(catalog._fields) == {  # a NamedTuple's public field names
         "M3UAccount",
         "VODCategory",
         "M3UVODCategoryRelation",

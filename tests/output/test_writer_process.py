@@ -1,7 +1,7 @@
 """The writer in a child process: same results as in-process, bounded, and never outliving the run.
 
 The child writes to the real filesystem (fault injection through ``fs`` is in-process only, see
-tests/test_writer.py); these tests cover what the process boundary adds: results, flush, fatal
+tests/output/test_writer.py); these tests cover what the process boundary adds: results, flush, fatal
 errors and the child's death coming back to the parent, cancel, and the child dying with its parent.
 """
 
@@ -22,15 +22,15 @@ from pathlib import Path
 import pytest
 
 from tests.library_helpers import make_settings, small_catalog
-from tests.test_writer import Results, all_files, library, no_temp_files, options_for
+from tests.output.test_writer import Results, all_files, library, no_temp_files, options_for
 from vod2strm.jobs import generate
 from vod2strm.library.items import FolderFiles, OutputFile
 from vod2strm.output import writer_process
 from vod2strm.output.fs import LocalFS
-from vod2strm.output.writer import NOTHING_OWNED, Owned
+from vod2strm.output.writer import NOTHING_OWNED, Owned, WriteResult
 from vod2strm.output.writer_process import WriterProcess
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 WAIT = 10.0  # generous bound for a process to react; never a timing assertion
 
 
@@ -49,7 +49,7 @@ def test_writes_every_file_and_reports_each_once(tmp_path: Path) -> None:
         assert got[f.relpath].ok and not got[f.relpath].adopted and got[f.relpath].kind == f.kind
         assert (root / f.relpath).read_bytes() == f.data
     assert writer.fatal_error is None and not writer.stopped
-    assert writer._proc.returncode == 0 and no_temp_files(root)
+    assert writer.returncode == 0 and no_temp_files(root)
 
 
 def test_the_childs_throttle_limit_comes_back_with_its_results(tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ def test_a_batch_with_mixed_outcomes_reports_each_file_once(tmp_path: Path) -> N
         writer.submit(FolderFiles("Movies/X (2001)", files))
         writer.submit(whole)
         writer.flush()
-        assert not writer._sent and writer._files_out == 0 and not writer._folders_out
+        assert writer.in_flight == (0, 0, 0)  # no batch, file or folder left in flight
     assert sorted(r.relpath for r in results.items) == sorted(f.relpath for f in (*files, *whole.files))
     got = results.by_path()
     assert got["Movies/X (2001)/same.nfo"].ok and got["Movies/X (2001)/same.nfo"].adopted
@@ -204,8 +204,11 @@ def test_the_childs_death_stops_the_writer_and_nothing_hangs(tmp_path: Path) -> 
     writer = WriterProcess(root, options_for(root), on_result=results)
     writer.submit(batches[0])
     writer.flush()
-    os.kill(writer._proc.pid, signal.SIGKILL)
-    writer._proc.wait(WAIT)
+    os.kill(writer.pid, signal.SIGKILL)
+    deadline = time.monotonic() + WAIT
+    while writer.alive and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not writer.alive
     for batch in batches[1:]:
         writer.submit(batch)  # never blocks on a dead child
     writer.flush()
@@ -238,15 +241,15 @@ class _BlockedWriter:
     root = Path("/srv/library")
 
     def __init__(self) -> None:
-        self._cancelled = threading.Event()
+        self.cancelled = threading.Event()
         self.submitted: list[FolderFiles] = []
 
     def cancel(self) -> None:
-        self._cancelled.set()
+        self.cancelled.set()
 
     def submit_checked(self, batch: FolderFiles, base: Path, adopt: bool, if_missing: frozenset[str]) -> bool:
         self.submitted.append(batch)
-        return self._cancelled.wait(WAIT)
+        return self.cancelled.wait(WAIT)
 
     def join(self) -> None:
         pass
@@ -265,10 +268,10 @@ def test_the_child_acts_on_cancel_while_its_writer_is_blocked() -> None:
     frames.seek(0)
     writer = _BlockedWriter()
     served: list[str] = []
-    loop = threading.Thread(target=lambda: served.append(writer_process._serve(frames, writer, None)))
+    loop = threading.Thread(target=lambda: served.append(writer_process.serve(frames, writer, None)))
     loop.start()
     loop.join(WAIT)
-    assert not loop.is_alive() and writer._cancelled.is_set()
+    assert not loop.is_alive() and writer.cancelled.is_set()
     assert served == [""] and [batch.folder for batch in writer.submitted] == ["a", "b"]
 
 
@@ -277,8 +280,8 @@ def test_the_child_cancels_when_the_parent_goes_away() -> None:
     pickle.dump(("batches", [(0, "a", (), True, frozenset())]), frames)
     frames.seek(0)
     writer = _BlockedWriter()
-    assert writer_process._serve(frames, writer, None) == ""
-    assert writer._cancelled.is_set()
+    assert writer_process.serve(frames, writer, None) == ""
+    assert writer.cancelled.is_set()
 
 
 def test_a_failing_callback_is_reraised_on_close(tmp_path: Path) -> None:
@@ -307,11 +310,12 @@ def test_files_and_folders_in_flight_are_bounded(tmp_path: Path, monkeypatch: py
     with WriterProcess(root, options_for(root), on_result=results) as writer:
         for batch in library(shows=3, seasons=2, episodes=1, movies=8):
             writer.submit(batch)
-            peaks.append((writer._files_out, len(writer._folders_out)))
+            now = writer.in_flight
+            peaks.append((now.files, now.folders))
     # A batch larger than the bound still goes alone (nothing else in flight).
     assert max(folders for _, folders in peaks) <= 3
     assert all(files <= 5 or folders == 1 for files, folders in peaks)
-    assert writer._files_out == 0 and not writer._folders_out
+    assert writer.in_flight == (0, 0, 0)
     assert all(r.ok for r in results.items)
 
 
@@ -330,7 +334,7 @@ def test_the_child_dies_with_a_killed_parent(tmp_path: Path) -> None:
         from vod2strm.output.writer_process import WriterProcess
         root = Path({str(root)!r})
         w = WriterProcess(root, WriterOptions(), on_result=lambda r: None)
-        print(w._proc.pid, flush=True)
+        print(w.pid, flush=True)
         time.sleep(60)
         """
     )
@@ -391,6 +395,7 @@ def test_submit_many_sends_several_batches_to_a_frame(
     results = Results()
     batches = library(shows=4, movies=20)
     with WriterProcess(root, options_for(root), on_result=results) as writer:
+        # The frames are visible only at the pipe: counted where they are written to it.
         send = writer._send
 
         def counting_send(message: tuple) -> bool:
@@ -417,15 +422,13 @@ def test_submit_many_obeys_the_runs_cancel_while_waiting_for_room(
     results = Results()
     batches = library(shows=0, movies=50)
     cancel = threading.Event()
-    with WriterProcess(root, options_for(root), on_result=results) as writer:
-        room = writer._has_room
 
-        def cancel_when_full(count: int) -> bool:  # the run is cancelled as the first frame is out
-            if writer._files_out:
-                cancel.set()
-            return room(count)
+    def cancel_when_one_is_back(result: WriteResult) -> None:
+        # One batch at a time is in flight: the first result comes while the submit waits for room.
+        results(result)
+        cancel.set()
 
-        monkeypatch.setattr(writer, "_has_room", cancel_when_full)
+    with WriterProcess(root, options_for(root), on_result=cancel_when_one_is_back) as writer:
         sent = writer.submit_many(_submissions(batches), cancel=cancel)
     assert 1 <= sent < len(batches) and writer.stopped
     got = results.by_path()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from vod2strm.output.manifest import FileRecord, Manifest
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def record(manifest: Manifest, key: str, paths: list[str | None], *, run_id: int = 1) -> None:
@@ -49,7 +53,7 @@ def test_a_group_of_items_is_written_in_a_few_statements(tmp_path: Path) -> None
     a statement per file row queued each row behind the rendering thread (docs/performance.md)."""
     manifest = Manifest.open(tmp_path / "state", tmp_path / "lib")
     statements: list[str] = []
-    manifest._db._db.set_trace_callback(statements.append)
+    manifest.set_trace_callback(statements.append)
     try:
         for n in range(600):  # 600 items and 1,200 files: one group of 1,800 rows
             record(manifest, f"movie:{n}", [f"Movies/{n}/a.strm", f"Movies/{n}/a.nfo"])
@@ -76,7 +80,7 @@ def test_a_first_run_builds_the_files_by_item_index_once_at_the_end(tmp_path: Pa
     state = tmp_path / "state"
     manifest = Manifest.open(state, tmp_path / "lib")
     statements: list[str] = []
-    manifest._db._db.set_trace_callback(statements.append)
+    manifest.set_trace_callback(statements.append)
     try:
         manifest.defer_item_index()
         assert not _has_item_index(state)
@@ -112,11 +116,19 @@ def test_the_index_a_first_run_deferred_is_back_after_close_and_after_a_crash(tm
     assert _has_item_index(state)
 
     crashed = tmp_path / "crashed"
-    manifest = Manifest.open(crashed, tmp_path / "lib")
-    manifest.defer_item_index()
-    record(manifest, "movie:1", ["Movies/1/a.strm"])
-    manifest.commit()
-    manifest._db.close()  # a crash: close() never runs
+    script = f"""
+import os
+from pathlib import Path
+from tests.output.test_manifest import record
+from vod2strm.output.manifest import Manifest
+
+manifest = Manifest.open(Path({str(crashed)!r}), Path({str(tmp_path / "lib")!r}))
+manifest.defer_item_index()
+record(manifest, "movie:1", ["Movies/1/a.strm"])
+manifest.commit()
+os._exit(0)  # a crash: close() never runs
+"""
+    subprocess.run([sys.executable, "-c", script], cwd=REPO, check=True, timeout=60)
     assert not _has_item_index(crashed)
     reopened = Manifest.open(crashed, tmp_path / "lib")
     try:

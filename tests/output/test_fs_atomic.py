@@ -57,7 +57,7 @@ def test_failure_midway_keeps_old_file_and_removes_temp(
         seen.extend(p for p in tmp_path.iterdir() if is_temp_name(p.name))
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(atomic, "_write_all", half_then_enospc)
+    monkeypatch.setattr(atomic, "write_all", half_then_enospc)
     with pytest.raises(OSError) as info:
         atomic_write(target, b"new bytes that never fully land")
     assert info.value.errno == errno.ENOSPC
@@ -74,7 +74,7 @@ def test_interrupt_midway_removes_temp(tmp_path: Path, monkeypatch: pytest.Monke
         os.write(fd, b"partial")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(atomic, "_write_all", interrupted)
+    monkeypatch.setattr(atomic, "write_all", interrupted)
     with pytest.raises(KeyboardInterrupt):
         atomic_write(target, b"new")
     assert target.read_bytes() == b"old"

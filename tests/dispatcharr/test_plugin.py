@@ -26,7 +26,7 @@ from vod2strm.dispatcharr import autorun, control, notify
 from vod2strm.dispatcharr.plugin import Plugin, describe_status
 from vod2strm.jobs.progress import Progress
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 SETTING_FIELDS = [
     "output_root", "base_url", "url_mode", "write_nfo", "id_tag_style", "name_clean_regex", "adult_mode",
@@ -203,9 +203,13 @@ def test_renamed_plugin_folder_is_importable_through_a_shim(tmp_path, monkeypatc
     renamed = tmp_path / "plugins" / "vod2strm_old"
     renamed.mkdir(parents=True)
     monkeypatch.setattr(control, "package_dir", lambda: renamed)
-    root = control._import_root(tmp_path / "state")
+
+    def import_root() -> Path:  # the job's first PYTHONPATH entry
+        return Path(control.child_env(tmp_path / "state")["PYTHONPATH"].split(os.pathsep)[0])
+
+    root = import_root()
     assert (root / "vod2strm").resolve() == renamed
-    assert control._import_root(tmp_path / "state") == root  # idempotent
+    assert import_root() == root  # idempotent
 
 
 # -- auto-run bookkeeping and settling (no processes) ------------------------------------------------
@@ -386,18 +390,22 @@ def test_notifier_never_fails_the_run_and_gives_up_after_errors():
     notifier = notify.Notifier("cleanup", interval=0.0, senders=(rec.update, None))
     for i in range(notify.MAX_FAILURES + 2):
         notifier.update("running", i, "x")
-        harness.wait_for(lambda: not notifier._pending, 5, 0.005, "the sender thread")
+        assert notifier.wait_idle(5), "the sender thread"
     notifier.finish(False, "failed")
     assert notifier.failures == notify.MAX_FAILURES and not notifier.enabled
     assert len(rec.calls) == notify.MAX_FAILURES
 
 
 def test_notifier_is_silent_outside_dispatcharr():
+    def senders() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name == "vod2strm-notify"}
+
+    before = senders()
     notifier = notify.Notifier("generate_all")
     assert not notifier.enabled  # no core.utils in the standalone home
     notifier("advance", Progress(job="generate"))  # no thread, no error
     notifier.finish(True, "done")
-    assert notifier._thread is None
+    assert senders() == before  # none started (one would wait for a close that never comes)
 
 
 # -- python -m vod2strm ---------------------------------------------------------------------------------
