@@ -88,7 +88,9 @@ class LibraryItem:
 
 #: Bump when rendering changes in a way that must re-render every item (with conf.FORMAT_VERSION,
 #: which the settings fingerprint carries, this module can force that on its own).
-RENDER_VERSION = 1
+#: 2: a show's ``premiered`` from its year; episode names without a title holding an episode code
+#: (Kodi); a movie's "-trailer" written "–trailer" in its names (Kodi's exclude rule).
+RENDER_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,8 +270,12 @@ def _claim_folder(
     owner: str,
     max_bytes: int,
     settings: Settings,
+    *,
+    movie: bool = False,
 ) -> str:
-    safe, tail = naming.folder_parts(title, year, row.tmdb_id, row.imdb_id, settings.id_tag_style)
+    safe, tail = naming.folder_parts(
+        title, year, row.tmdb_id, row.imdb_id, settings.id_tag_style, movie=movie
+    )
     desired, keep = naming.fitted_folder(safe, tail, max_bytes)
     tag = naming.fallback_tag(row.tmdb_id, row.imdb_id, settings.id_tag_style)
     return claims.claim(parent, desired, owner, tag, max_bytes=max_bytes, keep_tail=keep)
@@ -324,7 +330,7 @@ def movie_head(
     key = claims.unique_key(movie_key(row, settings), f"movie#{row.id}")
     budget = naming.movie_folder_budget(settings)
     parent = settings.movies_folder
-    folder = _claim_folder(claims, parent, title, year, row, key, budget, settings)
+    folder = _claim_folder(claims, parent, title, year, row, key, budget, settings, movie=True)
     root = item_root(row.is_adult, settings)
     if fingerprint is None:
         fingerprint = movie_fingerprint(row, settings)
@@ -394,7 +400,7 @@ def series_item(
     if head is None:
         return None
     show_title, _year = naming.display_title(row.name, row.year, settings)
-    show_component = naming.safe_component(show_title)  # the same for every episode file name
+    show_component = naming.episode_show_component(show_title)  # the same for every episode file
     seasons: dict[int, list[EpisodeRow]] = {}
     for ep in _sorted_episodes(row):
         seasons.setdefault(naming.season_number(ep.season_number), []).append(ep)

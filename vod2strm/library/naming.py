@@ -60,6 +60,15 @@ _IMDB_RE = re.compile(r"(?:tt)?([0-9]{7,10})")
 
 _CODE_PREFIX = re.compile(r"^(?:[Ss]\d+\s*[Ee]\d+|\d{1,2}x\d{1,4})(?:\s*[-\u2013\u2014:|.]\s*|\s+|$)")
 _SEP_PREFIX = re.compile(r"^(?:\s*\(\d{4}\))?(?:\s*[-\u2013\u2014:|.]\s*|\s+(?=[Ss]\d+\s*[Ee]\d|\d{1,2}x\d))")
+# An episode code as media servers find it in a file name: Kodi's first <tvshowmatching> pattern
+# (tried before all others, without case; its first match in a name is the episode, each further
+# one another episode of the same file) and Jellyfin's (which also allows brackets between the
+# numbers). A show or episode title holding one is kept out of episode file names. Cases spelt
+# out (with the long s, which folds to s): half the time of re.IGNORECASE, once per episode.
+_EPISODE_MARKER = re.compile("[sS\u017f][0-9]+[\\[\\] ._xX-]*[eE][0-9]+")
+# Kodi's default movie exclude rule "-trailer" (advancedsettings <excludefromscan>), matched
+# anywhere in a movie's path without case.
+_KODI_TRAILER = re.compile(r"-(?=trailer)", re.IGNORECASE)
 _GENERIC_EPISODE = re.compile(
     r"(?i)^(?:episode|episodio|épisode|episódio|folge|capitulo|capítulo|ep\.?|e|#)\s*#?\s*\d+$"
 )
@@ -272,12 +281,36 @@ def series_folder_budget(settings: Settings, season_folder_bytes: int = 9) -> in
     return max(MIN_COMPONENT, min(COMPONENT_MAX, by_path))
 
 
+def movie_title_component(title: str) -> str:
+    """A movie title as its folder and file names carry it: :func:`safe_component`, and a hyphen
+    before "trailer" written as an en dash ("Night–Trailer"), which Kodi's default exclude rule
+    ``-trailer`` would otherwise skip (the NFO keeps the title as it is)."""
+    safe = safe_component(title)
+    return _KODI_TRAILER.sub("\u2013", safe) if "-" in safe else safe
+
+
+def has_episode_marker(component: str) -> bool:
+    """Whether a media server would read an episode code in ``component`` (``S01E01``, ``s2.e3``,
+    ``S1xE4``, ``S1][E4``)."""
+    return _EPISODE_MARKER.search(component) is not None
+
+
+def episode_show_component(show_title: str) -> str:
+    """The show's part of its episode file names: :func:`safe_component`, or "" when it holds an
+    episode marker (a show called "S03E01 Stories" would give Kodi episode 3x01 in every file)."""
+    show = safe_component(show_title)
+    return "" if has_episode_marker(show) else show
+
+
 def folder_parts(
-    title: str, year: int | None, tmdb_id: object, imdb_id: object, style: str
+    title: str, year: int | None, tmdb_id: object, imdb_id: object, style: str, *, movie: bool = False
 ) -> tuple[str, str]:
-    """(safe title, tail): the tail is " (Year) [tag]", already safe, kept when shortening."""
+    """(safe title, tail): the tail is " (Year) [tag]", already safe, kept when shortening.
+
+    ``movie``: the title as :func:`movie_title_component` writes it.
+    """
     tail = (f" ({year})" if year is not None else "") + id_tag(tmdb_id, imdb_id, style)
-    return safe_component(title), tail
+    return (movie_title_component(title) if movie else safe_component(title)), tail
 
 
 def fitted_folder(title: str, tail: str, max_bytes: int) -> tuple[str, int]:
@@ -289,7 +322,7 @@ def fitted_folder(title: str, tail: str, max_bytes: int) -> tuple[str, int]:
 def movie_folder_name(row: MovieRow, settings: Settings) -> str:
     """The movie folder, ``<Title> (<Year>) [tmdbid-N]``, before claims, fitted to the path budget."""
     title, year = display_title(row.name, row.year, settings)
-    safe, tail = folder_parts(title, year, row.tmdb_id, row.imdb_id, settings.id_tag_style)
+    safe, tail = folder_parts(title, year, row.tmdb_id, row.imdb_id, settings.id_tag_style, movie=True)
     return fitted_folder(safe, tail, movie_folder_budget(settings))[0]
 
 
@@ -363,21 +396,27 @@ def episode_base_name(
     When space runs out the episode title gives way first, then the show title; the SxxEyy code
     is never cut (Kodi reads season and episode only from it), nor is the disambiguating suffix
     (safe text starting with a space, such as `` (2)``: a name that fits is not checked again).
-    ``show_component`` (``safe_component(show_title)``) and ``title`` (:func:`episode_title`) may
-    be passed by a caller that already computed them (once per series, once per episode).
+    A show or episode title in which Kodi would read another episode code
+    (:func:`has_episode_marker`) is left out: ``S01E05 - Chapter Five``, ``Show S01E03``.
+    ``show_component`` (:func:`episode_show_component` of the show title) and ``title``
+    (:func:`episode_title`) may be passed by a caller that already computed them (once per
+    series, once per episode).
     """
     code = episode_code(episode_row.season_number, episode_row.episode_number)
-    show = safe_component(show_title) if show_component is None else show_component
+    show = episode_show_component(show_title) if show_component is None else show_component
     if title is None:
         title = episode_title(show_title, episode_row, settings)
     ep = safe_component(title) if title else ""
+    if ep and _EPISODE_MARKER.search(ep) is not None:  # has_episode_marker, without its call
+        ep = ""
     room = max_bytes - utf8_len(code) - utf8_len(suffix) - 1
     show_b, ep_b = utf8_len(show), (utf8_len(ep) + 3 if ep else 0)
     if show_b + ep_b <= room:
         # Safe parts joined by spaces, nothing cut: safe as it is (a space composes with nothing
         # under NFC, and no stem holding " S01E02" is a reserved name). The guard below cost a
         # third of this function, ~1.1M times in a cold M run.
-        return f"{show} {code} - {ep}{suffix}" if ep else f"{show} {code}{suffix}"
+        head = f"{show} {code}" if show else code
+        return f"{head} - {ep}{suffix}" if ep else f"{head}{suffix}"
     show = truncate_bytes(show, max(room // 2, room - ep_b)).rstrip(_EDGE_STRIP)
     ep_room = room - utf8_len(show) - 3
     ep = truncate_bytes(ep, ep_room).rstrip(_EDGE_STRIP) if ep_room > 0 else ""

@@ -10,7 +10,7 @@ serialising an lxml tree cost about half of rendering an episode (bench/, docs/p
 an episode whose text needs no escaping (nearly all) is written without a tree at all.
 lxml stays the reference: :func:`_serialize_lxml` builds the real tree, any text holding a
 character lxml treats specially (controls, non-characters, surrogates) goes through it, and
-``tests/test_nfo.py`` checks that both give the same bytes for arbitrary text.
+``tests/library/test_nfo.py`` checks that both give the same bytes for arbitrary text.
 
 ``custom_properties`` is provider JSON of any shape: every reader here accepts None, strings,
 numbers, lists and nested garbage and simply leaves an element out when the value is unusable.
@@ -509,11 +509,22 @@ def _head(
     props: Mapping[str, Any],
     settings: Settings,
     notes: list[str] | None,
+    *,
+    dated: bool = False,
 ) -> None:
+    """``title``, ``originaltitle``, ``year``, ``premiered``.
+
+    ``dated`` (a show): with a year but no release date, ``premiered`` is January 1 of the year.
+    Kodi keeps a show's year only as its premiere date (``<year>`` alone is read and dropped: the
+    show says 1970), and it takes a show for one it already has when title and premiere date are
+    equal, uniqueids or not: without a date, "Battlestar Galactica" (1978) and (2004) became one.
+    """
     title, original, year = _titles(name, year, settings, notes)
     premiered = iso_date(_first(props, "release_date", "releasedate", "releaseDate"))
     if year is None and premiered:
         year = int(premiered[:4])
+    if dated and premiered is None and year is not None:
+        premiered = f"{year:04d}-01-01"
     _sub(root, "title", title)
     _sub(root, "originaltitle", original)
     _sub(root, "year", year)
@@ -549,13 +560,14 @@ def movie_nfo(row: MovieRow, settings: Settings, *, notes: list[str] | None = No
 def tvshow_nfo(
     row: SeriesRow, seasons: Sequence[int], settings: Settings, *, notes: list[str] | None = None
 ) -> bytes:
-    """The show's NFO; ``namedseason`` names every season that has files ("Specials" for 0).
+    """The show's NFO; ``namedseason`` names every season that has files ("Specials" for 0), and
+    ``premiered`` is there whenever the year is known (see :func:`_head`).
 
     ``notes``: as for :func:`movie_nfo`.
     """
     props = properties(row.custom_properties)
     root = _Element("tvshow")
-    _head(root, row.name, row.year, props, settings, notes)
+    _head(root, row.name, row.year, props, settings, notes, dated=True)
     _sub(root, "plot", _plot(row.description, props, notes))
     _sub(root, "runtime", runtime_minutes(None, props))
     for genre in genres(row.genre, notes):
@@ -688,7 +700,7 @@ def _episode_text(fields: _EpisodeFields) -> str | None:
     An episode NFO is flat and nearly always plain text, and a cold M run writes ~1.1M of them:
     without the tree and the per-leaf checks one takes 6.7 us instead of 10.8 (docs/performance.md).
     The other values are digits, dates and cleaned ids, which never need escaping.
-    ``tests/test_nfo.py`` checks both paths give the same bytes.
+    ``tests/library/test_nfo.py`` checks both paths give the same bytes.
     """
     title, show, season, episode, aired, plot, runtime, score, tmdb, imdb, thumb, added = fields
     free = title + show + plot + thumb

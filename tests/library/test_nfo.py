@@ -176,6 +176,38 @@ def test_tvshow_nfo_named_seasons() -> None:
     assert texts(root, "fanart/thumb") == ["https://img/bg.jpg"]
 
 
+@pytest.mark.parametrize(
+    ("name", "year", "props", "expected_year", "expected_premiered"),
+    [
+        ("Doctor Who", 2005, None, ["2005"], ["2005-01-01"]),  # Kodi keeps a show's year only so
+        ("Doctor Who (2005)", None, None, ["2005"], ["2005-01-01"]),  # a year from the title
+        ("Doctor Who", 1963, {"release_date": "1963-11-23"}, ["1963"], ["1963-11-23"]),
+        ("Doctor Who", None, {"releaseDate": "1963-11-23"}, ["1963"], ["1963-11-23"]),
+        ("Doctor Who", 2005, {"release_date": "not a date"}, ["2005"], ["2005-01-01"]),
+        ("Doctor Who", None, None, [], []),  # nothing known: nothing made up
+        ("Doctor Who", 0, {"release_date": "0000-00-00"}, [], []),
+    ],
+)
+def test_tvshow_nfo_always_dates_a_known_year(
+    name: str, year: int | None, props: Any, expected_year: list[str], expected_premiered: list[str]
+) -> None:
+    root = parse(
+        nfo.tvshow_nfo(make_series(name=name, year=year, custom_properties=props), [1], SETTINGS), "tvshow"
+    )
+    assert texts(root, "year") == expected_year
+    assert texts(root, "premiered") == expected_premiered
+    tags = [e.tag for e in root]
+    if expected_premiered:
+        assert tags.index("premiered") == tags.index("year") + 1  # the documented order
+
+
+def test_movie_nfo_does_not_date_a_bare_year() -> None:
+    """Kodi keeps a movie's year from ``<year>``; a made-up date would show in Jellyfin."""
+    root = parse(nfo.movie_nfo(make_movie(year=1999), SETTINGS), "movie")
+    assert texts(root, "year") == ["1999"]
+    assert texts(root, "premiered") == []
+
+
 def test_season_nfo() -> None:
     assert nfo.season_nfo(make_series(), 3, SETTINGS) == (
         DECLARATION + b"<season>\n  <title>Season 3</title>\n  <seasonnumber>3</seasonnumber>\n</season>\n"

@@ -25,7 +25,7 @@ from vod2strm.library.items import FolderFiles, LibraryItem
 from vod2strm.library.naming import NameClaims
 from vod2strm.library.strm import is_http_url
 
-GOLDEN = Path(__file__).parent / "golden" / "library"
+GOLDEN = Path(__file__).parents[1] / "golden" / "library"
 KODI_EPISODE = re.compile(r"[Ss]([0-9]+)[][ ._-]*[Ee]([0-9]+)")
 ROOT = "/tmp/vod2strm-test/out"
 
@@ -613,6 +613,49 @@ def test_duplicate_episode_codes_do_not_overwrite() -> None:
         "Show S01E00 - Same (3).strm",
     ]
     assert [f.data.split(b"/episode/")[1][:36].decode() for f in strms] == [uuid(n) for n in (4, 5, 1, 2, 3)]
+
+
+def test_titles_holding_an_episode_code_stay_out_of_episode_names() -> None:
+    """Kodi reads the first SxxEyy-like marker of a file name, and every later one as one more
+    episode of the file (tests/kodi saw phantom episodes and a phantom season 3): a show or
+    episode title holding one is left out of the names, and kept in the NFOs."""
+    eps = (
+        make_episode(1, 1, 5, "Chapter Five"),
+        make_episode(2, 2, 3, "Recap S03E04"),
+        make_episode(3, 2, 4, "Recap S03E04"),
+    )
+    item = items.series_item(make_series(1, "S03E01 Stories", 2015, episodes=eps), SETTINGS, NameClaims())
+    assert item is not None
+    assert item.folders[0].folder == "TV Shows/S03E01 Stories (2015)"  # folders are not read
+    strms = sorted(
+        posixpath.basename(f.relpath) for g in item.folders for f in g.files if f.kind == "episode_strm"
+    )
+    assert strms == ["S01E05 - Chapter Five.strm", "S02E03.strm", "S02E04.strm"]
+    nfos = {
+        posixpath.basename(f.relpath): f.data
+        for g in item.folders
+        for f in g.files
+        if f.kind == "episode_nfo"
+    }
+    root = etree.fromstring(nfos["S02E03.nfo"])
+    assert (root.findtext("title"), root.findtext("showtitle")) == ("Recap S03E04", "S03E01 Stories")
+
+
+def test_movie_names_spare_kodi_trailer_rule_and_shows_keep_theirs() -> None:
+    """Kodi's default exclude rule "-trailer" skips movies only: a movie's hyphen before "trailer"
+    is an en dash in its names (never in its NFO); a show's folder is left as it is."""
+    movie = items.movie_item(make_movie(1, "Night-Trailer", 2020), SETTINGS, NameClaims())
+    assert [f.relpath for f in movie.folders[0].files] == [
+        "Movies/Night\u2013Trailer (2020)/Night\u2013Trailer (2020).strm",
+        "Movies/Night\u2013Trailer (2020)/Night\u2013Trailer (2020).nfo",
+    ]
+    assert etree.fromstring(movie.folders[0].files[1].data).findtext("title") == "Night-Trailer"
+    show = items.series_item(
+        make_series(2, "Night-Trailer", 2020, episodes=(make_episode(1, 1, 1, "Pilot"),)),
+        SETTINGS,
+        NameClaims(),
+    )
+    assert show is not None and show.folders[0].folder == "TV Shows/Night-Trailer (2020)"
 
 
 # ---------------------------------------------------------------------------------------------

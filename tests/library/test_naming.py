@@ -17,6 +17,12 @@ from vod2strm.library import naming
 from vod2strm.library.naming import NameClaims, _DigestTable
 
 KODI_EPISODE = re.compile(r"[Ss]([0-9]+)[][ ._-]*[Ee]([0-9]+)")
+#: Kodi 20's first <tvshowmatching> rule and its multi-episode rule (advancedsettings defaults),
+#: both applied without case: see :func:`kodi_reads`.
+KODI_SXXEYY = re.compile(r"s([0-9]+)[ ._x-]*e([0-9]+(?:(?:[a-i]|\.[1-9])(?![0-9]))?)([^\\/]*)$", re.I)
+KODI_MULTI = re.compile(r"^([-_ex]+)([0-9]+)(.*)", re.I)
+#: Kodi 20's default movie exclude rule that a title can trip (the other is "sample").
+KODI_TRAILER_RULE = re.compile(r"-trailer", re.I)
 FORBIDDEN = set('/\\<>:"|?*')
 
 #: The default regex proposed to the lead: as conf's, but a bare 3-letter code before ":" is a
@@ -330,6 +336,66 @@ def test_episode_base_name(name: str, episode: int, expected: str) -> None:
     assert naming.episode_base_name("Show", row, SETTINGS) == expected
 
 
+def kodi_reads(file_name: str) -> list[tuple[int, int]]:
+    """The (season, episode) pairs Kodi 20 reads from a file name that has an SxxEyy code: the
+    first match, then each match of the same rule (or of its multi-episode rule, right at the
+    start) in what follows it, as more episodes of the same file."""
+    match = KODI_SXXEYY.search(file_name)
+    if match is None:
+        return []
+    read = [(int(match[1]), int(re.match(r"[0-9]+", match[2])[0]))]  # type: ignore[index]
+    rest = match[3]
+    while rest:
+        again, multi = KODI_SXXEYY.search(rest), KODI_MULTI.match(rest)
+        if again is not None and (multi is None or again.start() == 0):
+            read.append((int(again[1]), int(re.match(r"[0-9]+", again[2])[0])))  # type: ignore[index]
+            rest = again[3]
+        elif multi is not None:
+            read.append((read[-1][0], int(multi[2])))
+            break
+        else:
+            break
+    return read
+
+
+@pytest.mark.parametrize(
+    ("show", "name", "season", "episode", "expected"),
+    [
+        # A marker in the show's name would be read first: the name leaves the show out.
+        ("S03E01 Stories", "Chapter Five", 1, 5, "S01E05 - Chapter Five"),
+        ("s1.e2 club", "", 1, 5, "S01E05"),
+        ("Mrs 1 x E2", "Pilot", 1, 5, "Mrs 1 x E2 S01E05 - Pilot"),  # no digit after the s
+        ("Class1 xE2", "Pilot", 1, 5, "S01E05 - Pilot"),
+        # One after the code would be a second episode of the file: the title is left out.
+        ("Bakery Days", "Recap S03E04", 1, 3, "Bakery Days S01E03"),
+        ("Bakery Days", "recap s3 x e4", 1, 3, "Bakery Days S01E03"),
+        ("Bakery Days", "Recap S3][E4", 1, 3, "Bakery Days S01E03"),  # Jellyfin's separators
+        ("Bakery Days", "Season 3 Episode 4", 1, 3, "Bakery Days S01E03 - Season 3 Episode 4"),
+        # Other markers are read only from names without an SxxEyy, and ours always has one.
+        ("Room 1x02", "Opening", 1, 1, "Room 1x02 S01E01 - Opening"),
+        ("Show", "Part 2", 1, 1, "Show S01E01 - Part 2"),
+    ],
+)
+def test_episode_base_name_leaves_out_titles_with_a_code(
+    show: str, name: str, season: int, episode: int, expected: str
+) -> None:
+    row = make_episode(name, season=season, episode=episode)
+    base = naming.episode_base_name(show, row, SETTINGS)
+    assert base == expected
+    assert kodi_reads(base + ".strm") == [(season, episode)]
+    shown = naming.episode_show_component(show)
+    assert naming.episode_base_name(show, row, SETTINGS, show_component=shown) == expected
+
+
+def test_kodi_reads_like_kodi() -> None:
+    """The simulation the invariants rely on gives what a real Kodi 20 gave (tests/kodi)."""
+    assert kodi_reads("S03E01 Stories S01E05 - Chapter Five.strm") == [(3, 1), (1, 5)]
+    assert kodi_reads("Bakery Days S01E03 - Recap S03E04.strm") == [(1, 3), (3, 4)]
+    assert kodi_reads("Room 1x02 S01E01 - Opening.strm") == [(1, 1)]
+    assert kodi_reads("Show S01E01-E02.strm") == [(1, 1), (1, 2)]
+    assert kodi_reads("Show S01E100 - The Hundredth.strm") == [(1, 100)]
+
+
 def test_episode_base_name_keeps_code_when_long() -> None:
     row = make_episode("t" * 400, season=3, episode=1234)
     base = naming.episode_base_name("S" * 400, row, SETTINGS)
@@ -354,6 +420,49 @@ def test_episode_base_name_invariants(show: str, title: str, max_bytes: int, suf
     assert base.endswith(suffix)
     assert naming.safe_component(base, max_bytes) == base  # what the skipped guard would give
     assert KODI_EPISODE.search(base).groups() == ("02", "345")  # type: ignore[union-attr]
+    assert kodi_reads(base + ".strm") == [(2, 345)]  # and nothing else, whatever the titles hold
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from(["S", "s", "E", "e", "x", "1", "23", " ", ".", "-", "_", "[", "]", "Show"])).map(
+        "".join
+    ),
+    st.lists(st.sampled_from(["S", "e", "E", "X", "4", "05", " ", ".", "-", "Recap", "x"])).map("".join),
+)
+def test_kodi_reads_only_our_code_from_marker_like_titles(show: str, title: str) -> None:
+    row = make_episode(title, season=2, episode=345)
+    base = naming.episode_base_name(show, row, SETTINGS)
+    assert kodi_reads(base + ".strm") == [(2, 345)], base
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Night-Trailer", "Night\u2013Trailer"),
+        ("Semi-TRAILERS", "Semi\u2013TRAILERS"),
+        ("Re:Trailer", "Re\u2013Trailer"),  # the colon becomes a hyphen first
+        ("Trailer Park Boys", "Trailer Park Boys"),
+        ("The Trailer - Part 2", "The Trailer - Part 2"),
+        ("Ant-Man", "Ant-Man"),
+    ],
+)
+def test_movie_title_component_spares_kodi_trailer_rule(title: str, expected: str) -> None:
+    assert naming.movie_title_component(title) == expected
+    assert naming.safe_component(expected) == expected
+    assert not KODI_TRAILER_RULE.search(naming.movie_title_component(title))
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["-", "trailer", "TRAILER", ":", " ", "x", "Tr", "ailer"])).map("".join))
+def test_movie_folder_never_trips_kodi_trailer_rule(title: str) -> None:
+    from vod2strm.catalog.rows import MovieRow
+
+    source = Source(1, 1, "acc", "1", None, None, None)
+    row = MovieRow(1, "u", title, None, 2020, None, None, None, False, "7", None, None, None, None, source)
+    name = naming.movie_folder_name(row, SETTINGS)
+    assert not KODI_TRAILER_RULE.search(name), name
+    assert_safe(name, 250)
 
 
 def test_movie_folder_name_respects_path_limit() -> None:
