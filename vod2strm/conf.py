@@ -93,6 +93,8 @@ class PluginField:
     min: float | None = None
     max: float | None = None
     step: float | None = None
+    #: ``"password"``: the settings page masks the value (API keys, passwords).
+    input_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -377,6 +379,122 @@ SCHEMA_LIST: tuple[Setting, ...] = (
             step=10,
         ),
     ),
+    Setting(
+        "autorun_daily_at", "time_of_day", "",
+        "Dispatcharr: generate once a day at this time (`HH:MM`, 24-hour, in Dispatcharr's time zone), "
+        "through Dispatcharr's Celery beat; empty: no daily run.",
+        doc_default="empty",
+        plugin=PluginField(
+            "Daily generate at (HH:MM)",
+            help=(
+                "Generate once a day at this time (24-hour, Dispatcharr's time zone), whether or not "
+                "a refresh happened. Empty: no daily run. Takes effect when the settings are saved."
+            ),
+            default="",
+            placeholder="03:30",
+        ),
+    ),
+    Setting(
+        "jellyfin_url", "server_url", "",
+        "Jellyfin to tell about each run's changes (`POST /Library/Media/Updated`), e.g. "
+        "`http://192.168.1.20:8096`; an http(s) URL with a host, optionally a port and a path prefix, "
+        "no user or password in it. Empty: Jellyfin is not told.",
+        doc_default="empty",
+        plugin=PluginField(
+            "Jellyfin address",
+            help="http(s) address of your Jellyfin server; vod2strm tells it what each run changed. "
+            "Empty: Jellyfin is not told.",
+            default="",
+            placeholder="http://192.168.1.20:8096",
+        ),
+    ),
+    Setting(
+        "jellyfin_api_key", "token", "",
+        "Jellyfin API key (Dashboard → API Keys); required with `jellyfin_url`. Never shown in logs or "
+        "reports.",
+        doc_default="empty",
+        plugin=PluginField("Jellyfin API key", default="", input_type="password"),
+    ),
+    Setting(
+        "jellyfin_path_map", "path_map", (),
+        "How Jellyfin sees the library: `vod2strm path=Jellyfin path` pairs, comma- or "
+        "newline-separated, e.g. `/data/vod2strm/library=/media/vod`. The longest matching prefix is "
+        "replaced; a path no pair matches is sent as vod2strm sees it.",
+        plugin=PluginField(
+            "Jellyfin path mapping",
+            help="One 'vod2strm path=Jellyfin path' pair per line, e.g. /data/vod2strm/library=/media/vod, "
+            "when Jellyfin mounts the library at another path. Empty: the same path.",
+        ),
+    ),
+    Setting(
+        "emby_url", "server_url", "",
+        "Emby to tell about each run's changes (`POST /emby/Library/Media/Updated`); as `jellyfin_url`. "
+        "Empty: Emby is not told.",
+        doc_default="empty",
+        plugin=PluginField(
+            "Emby address",
+            help="http(s) address of your Emby server. Empty: Emby is not told.",
+            default="",
+            placeholder="http://192.168.1.20:8096",
+        ),
+    ),
+    Setting(
+        "emby_api_key", "token", "",
+        "Emby API key (server dashboard → Advanced → Security → API Keys); required with `emby_url`.",
+        doc_default="empty",
+        plugin=PluginField("Emby API key", default="", input_type="password"),
+    ),
+    Setting(
+        "emby_path_map", "path_map", (),
+        "How Emby sees the library: pairs as for `jellyfin_path_map`.",
+        plugin=PluginField(
+            "Emby path mapping",
+            help="One 'vod2strm path=Emby path' pair per line. Empty: the same path.",
+        ),
+    ),
+    Setting(
+        "kodi_url", "server_url", "",
+        "Kodi's JSON-RPC address (its web server), e.g. `http://192.168.1.30:8080/jsonrpc` "
+        "(`/jsonrpc` is added to a bare address); vod2strm asks it to scan, refresh and clean. Empty: "
+        "Kodi is not told.",
+        doc_default="empty",
+        plugin=PluginField(
+            "Kodi JSON-RPC address",
+            help="Kodi's web server (Settings → Services → Control → Allow remote control via HTTP), "
+            "e.g. http://192.168.1.30:8080/jsonrpc. Empty: Kodi is not told.",
+            default="",
+            placeholder="http://192.168.1.30:8080/jsonrpc",
+        ),
+    ),
+    Setting(
+        "kodi_user", "username", "",
+        "Kodi web server's username (no `:`); empty when it asks for none.",
+        doc_default="empty",
+        plugin=PluginField("Kodi username", default="", placeholder="kodi"),
+    ),
+    Setting(
+        "kodi_password", "password", "",
+        "Kodi web server's password; needs `kodi_user`. Never shown in logs or reports.",
+        doc_default="empty",
+        plugin=PluginField("Kodi password", default="", input_type="password"),
+    ),
+    Setting(
+        "kodi_path_map", "path_map", (),
+        "How Kodi sees the library: pairs as for `jellyfin_path_map`; Kodi's side may be a URL, e.g. "
+        "`/data/vod2strm/library=smb://nas/vod`.",
+        plugin=PluginField(
+            "Kodi path mapping",
+            help="One 'vod2strm path=Kodi path' pair per line, e.g. /data/vod2strm/library=smb://nas/vod. "
+            "Empty: the same path.",
+        ),
+    ),
+    Setting(
+        "notify_timeout", "float", 10.0,
+        "Seconds a media server has to answer one request (1-120); a run gives each server at most "
+        "three times this, retries included.",
+        bounds=(1.0, 120.0),
+        plugin=PluginField("Media server timeout (seconds)"),
+    ),
 )
 # fmt: on
 
@@ -421,8 +539,25 @@ class Settings:
     episodes_cache_hours: float = _d("episodes_cache_hours")
     episodes_max_calls: int = _d("episodes_max_calls")
     autorun_settle_seconds: float = _d("autorun_settle_seconds")
+    autorun_daily_at: str = _d("autorun_daily_at")
+    jellyfin_url: str = _d("jellyfin_url")
+    jellyfin_api_key: str = dataclasses.field(default=_d("jellyfin_api_key"), repr=False)
+    jellyfin_path_map: tuple[tuple[str, str], ...] = _d("jellyfin_path_map")
+    emby_url: str = _d("emby_url")
+    emby_api_key: str = dataclasses.field(default=_d("emby_api_key"), repr=False)
+    emby_path_map: tuple[tuple[str, str], ...] = _d("emby_path_map")
+    kodi_url: str = _d("kodi_url")
+    kodi_user: str = dataclasses.field(default=_d("kodi_user"), repr=False)
+    kodi_password: str = dataclasses.field(default=_d("kodi_password"), repr=False)
+    kodi_path_map: tuple[tuple[str, str], ...] = _d("kodi_path_map")
+    notify_timeout: float = _d("notify_timeout")
     take_over_foreign_files: bool = _d("take_over_foreign_files")
     overwrite_edited_files: bool = _d("overwrite_edited_files")
+
+    def media_servers(self) -> tuple[str, ...]:
+        """The media servers to tell about each run's changes: those with an address."""
+        configured = (("jellyfin", self.jellyfin_url), ("emby", self.emby_url), ("kodi", self.kodi_url))
+        return tuple(name for name, url in configured if url)
 
     def roots(self) -> dict[str, Path]:
         """Output roots by the name the manifest records: ``main``, plus ``adult`` when separate."""
@@ -577,6 +712,7 @@ _PLUGIN_TYPES = {
     "float": "number",
     "choice": "select",
     "list": "text",
+    "path_map": "text",
 }
 
 
@@ -609,6 +745,8 @@ def _plugin_field(spec: Setting) -> dict[str, Any]:
     }
     if p.placeholder is not None:
         field["placeholder"] = p.placeholder
+    if p.input_type is not None:
+        field["input_type"] = p.input_type
     if spec.kind == "choice":
         if tuple(value for value, _ in p.options) != spec.choices:
             raise ValueError(f"{spec.name}: plugin options differ from the setting's choices")
@@ -828,6 +966,85 @@ def _parse_group(key: str, value: Any, spec: Setting) -> str:
     return name
 
 
+_TIME_OF_DAY = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+
+def _parse_time_of_day(key: str, value: Any, spec: Setting) -> str:
+    """``HH:MM`` (24-hour) as ``"HH:MM"``, or ``""`` for none."""
+    text = str(value).strip()
+    if not text:
+        return ""
+    match = _TIME_OF_DAY.fullmatch(text)
+    if match is None:
+        raise ConfigError(key, f"must be a time of day as HH:MM (00:00-23:59), or empty; got {text!r}")
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
+def _parse_server_url(key: str, value: Any, spec: Setting) -> str:
+    """A media server's address, or ``""`` (off). A user or password in it is refused without
+    echoing it: credentials have settings of their own, which no log or report shows."""
+    url = str(value).strip()
+    if not url:
+        return ""
+    authority = url.split("://", 1)[-1].split("/", 1)[0]
+    if "@" in authority:
+        raise ConfigError(
+            key, "must not carry a user or password (user:password@); use the API key or Kodi's settings"
+        )
+    url = _parse_url(key, url, spec).rstrip("/")
+    if key == "kodi_url" and not urlsplit(url).path:
+        url += "/jsonrpc"  # Kodi's JSON-RPC endpoint on its web server
+    return url
+
+
+def _parse_token(key: str, value: Any, spec: Setting) -> str:
+    """An API key: no spaces or control characters. The value is never repeated in the error."""
+    text = str(value).strip()
+    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+        raise ConfigError(key, "must not contain spaces or control characters (value not shown)")
+    return text
+
+
+def _parse_username(key: str, value: Any, spec: Setting) -> str:
+    text = str(value).strip()
+    if ":" in text or any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+        raise ConfigError(key, "must not contain ':' or control characters (value not shown)")
+    return text
+
+
+def _parse_password(key: str, value: Any, spec: Setting) -> str:
+    """A password, kept as given (spaces are legitimate in it); control characters are refused."""
+    text = str(value)
+    if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text):
+        raise ConfigError(key, "must not contain control characters (value not shown)")
+    return text
+
+
+def _parse_path_map(key: str, value: Any, spec: Setting) -> tuple[tuple[str, str], ...]:
+    """``local=server`` pairs (comma- or newline-separated) as ``((local, server), ...)``.
+
+    The local side is an absolute path as vod2strm sees it; the server side is how the media server
+    sees the same folder: a path (``/media/vod``, ``D:\\Media``) or a URL (``smb://nas/vod``).
+    Trailing separators are dropped from both, so a pair maps whole path components.
+    """
+    pairs: list[tuple[str, str]] = []
+    for entry in _parse_list(key, value, spec):
+        local, sep, server = entry.partition("=")
+        local, server = local.strip(), server.strip()
+        if not sep or not local or not server:
+            raise ConfigError(key, f"each entry must be 'vod2strm path=server path'; got {entry!r}")
+        if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in entry):
+            raise ConfigError(key, f"must not contain control characters; got {entry!r}")
+        if not local.startswith("/"):
+            raise ConfigError(key, f"the vod2strm side must be an absolute path; got {local!r}")
+        local = local.rstrip("/") or "/"
+        server = server.rstrip("/\\") if server.rstrip("/\\") else server
+        if any(local == known for known, _ in pairs):
+            raise ConfigError(key, f"{local!r} is mapped twice")
+        pairs.append((local, server))
+    return tuple(pairs)
+
+
 _PARSERS: dict[str, Callable[[str, Any, Setting], Any]] = {
     "path": _parse_path,
     "optional_path": _parse_optional_path,
@@ -841,6 +1058,12 @@ _PARSERS: dict[str, Callable[[str, Any, Setting], Any]] = {
     "regex": _parse_regex,
     "folder": _parse_folder,
     "group": _parse_group,
+    "time_of_day": _parse_time_of_day,
+    "server_url": _parse_server_url,
+    "token": _parse_token,
+    "username": _parse_username,
+    "password": _parse_password,
+    "path_map": _parse_path_map,
 }
 _unparsed = {s.kind for s in SCHEMA_LIST} - set(_PARSERS)
 if _unparsed:
@@ -862,6 +1085,11 @@ def _within(inner: Path, outer: Path) -> bool:
 
 
 def _check_together(s: Settings) -> None:
+    for server in ("jellyfin", "emby"):
+        if getattr(s, f"{server}_url") and not getattr(s, f"{server}_api_key"):
+            raise ConfigError(f"{server}_api_key", f"is required when {server}_url is set")
+    if s.kodi_password and not s.kodi_user:
+        raise ConfigError("kodi_user", "is required when kodi_password is set")
     if s.min_workers > s.max_workers:
         raise ConfigError(
             "min_workers", f"must not exceed max_workers ({s.max_workers}); got {s.min_workers}"

@@ -34,7 +34,7 @@ SETTING_FIELDS = [
 ]  # fmt: skip
 ACTION_IDS = [
     "generate_all", "generate_movies", "generate_series", "cleanup_preview", "cleanup", "stats", "status",
-    "cancel", "fetch_episodes", "auto_run",
+    "cancel", "fetch_episodes", "auto_run", "notify_servers",
 ]  # fmt: skip
 
 

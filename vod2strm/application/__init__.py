@@ -10,6 +10,7 @@ door; the doors know nothing of each other.
 - :mod:`.runs`: a generate and the cleanup that follows it.
 - :mod:`.commands`: the commands, and errors turned into outcomes.
 - :mod:`.wording`: outcomes as sentences.
+- :mod:`.notifying`: telling the media servers after a run, and the ``notify`` command.
 """
 
 from vod2strm.application.commands import (
@@ -23,6 +24,7 @@ from vod2strm.application.commands import (
     guarded,
     stats,
 )
+from vod2strm.application.notifying import notify
 from vod2strm.application.runs import GenerateRun, run_generate
 from vod2strm.application.status import (
     CANCELLED,
@@ -65,6 +67,7 @@ __all__ = [
     "generate_sentences",
     "guarded",
     "kept_sentence",
+    "notify",
     "run_generate",
     "settle",
     "state_for",

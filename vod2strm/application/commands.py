@@ -9,9 +9,10 @@ ends every door the same way: one line, its exit status, and ``{"error", "exit"}
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,16 @@ from typing import TYPE_CHECKING, Any
 from vod2strm.application.runs import run_generate
 from vod2strm.application.status import state_for, worst
 from vod2strm.application.wording import Wording, cleanup_lines, generate_sentences
-from vod2strm.errors import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, ConfigError, Vod2strmError
+from vod2strm.errors import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    ConfigError,
+    LockedError,
+    RefusedError,
+    Vod2strmError,
+)
 from vod2strm.jobs.progress import Progress
 
 if TYPE_CHECKING:
@@ -109,27 +119,56 @@ def generate(
         # Its own progress (its sections are not the generate's), shown by the same listeners.
         fetching = Progress(job="fetch-episodes", listeners=list(progress.listeners))
         fetched = fetch_job.run(settings, cancel=cancel, progress=fetching)
-    run = run_generate(
-        settings,
-        only=only,
-        dry_run=dry_run,
-        verify=verify,
-        cleanup=settings.cleanup_after_generate if cleanup is None else cleanup,
-        movie_ids=movie_ids,
-        series_ids=series_ids,
-        cancel=cancel,
-        progress=progress,
-    )
-    data = run.as_dict()
+    with _notifying(settings, dry_run, cancel) as notified:
+        run = run_generate(
+            settings,
+            only=only,
+            dry_run=dry_run,
+            verify=verify,
+            cleanup=settings.cleanup_after_generate if cleanup is None else cleanup,
+            movie_ids=movie_ids,
+            series_ids=series_ids,
+            cancel=cancel,
+            progress=progress,
+        )
+        data = notified.data = run.as_dict()
     if fetched is not None:
         data["fetch_episodes"] = fetched.as_dict()
     return Outcome("generate", run.exit_code, data, render=_generate_lines)
 
 
+class _Notified:
+    data: dict[str, Any]
+
+
+@contextlib.contextmanager
+def _notifying(settings: Settings, dry_run: bool, cancel: threading.Event | None) -> Iterator[_Notified]:
+    """Tell the media servers what the block's jobs changed, once they are done: also when a job
+    broke off after writing (a failing state disk, a lost database), never after a dry run nor an
+    error that stopped a job before it wrote (a setting, the lock, a safety check). The report goes
+    under ``notified`` in the data the block leaves in ``.data``."""
+    from vod2strm.application.notifying import after_run
+
+    notified = _Notified()
+    notified.data = {}
+    try:
+        yield notified
+    except (ConfigError, LockedError, RefusedError):
+        raise
+    except Exception:
+        if not dry_run:
+            after_run(settings, {}, cancel)
+        raise
+    if not dry_run:
+        after_run(settings, notified.data, cancel)
+
+
 def _generate_lines(data: dict[str, Any], wording: Wording) -> list[str]:
+    from vod2strm.application.notifying import notified_sentences
+
     fetched = data.get("fetch_episodes")
     lines = [_fetch_sentence(fetched)] if fetched else []
-    return lines + generate_sentences(data, wording)
+    return lines + generate_sentences(data, wording) + notified_sentences(data.get("notified") or {})
 
 
 def _fetch_sentence(data: dict[str, Any]) -> str:
@@ -152,8 +191,16 @@ def cleanup(
 
     if progress is not None:
         progress.set_phase("cleanup")
-    result = cleanup_job.run(settings, dry_run=dry_run, force=force, cancel=cancel)
-    return Outcome("cleanup", result.exit_code, result.as_dict(), render=cleanup_lines)
+    with _notifying(settings, dry_run, cancel) as notified:
+        result = cleanup_job.run(settings, dry_run=dry_run, force=force, cancel=cancel)
+        notified.data = result.as_dict()
+    return Outcome("cleanup", result.exit_code, notified.data, render=_cleanup_lines)
+
+
+def _cleanup_lines(data: dict[str, Any], wording: Wording) -> list[str]:
+    from vod2strm.application.notifying import notified_sentences
+
+    return cleanup_lines(data, wording) + notified_sentences(data.get("notified") or {})
 
 
 def fetch_episodes(

@@ -57,7 +57,10 @@ AUTO_RUN_FIELD: dict[str, Any] = {
     "label": "Generate after each M3U refresh",
     "type": "boolean",
     "default": False,
-    "help_text": "Waits until the VOD catalog has settled after a refresh, then generates.",
+    "help_text": (
+        "Generates when the VOD refresh that follows an M3U refresh has ended, or else once the VOD "
+        "catalog has settled."
+    ),
 }
 
 #: The settings fields come from the settings schema (:data:`vod2strm.conf.SCHEMA`).
@@ -90,6 +93,15 @@ ACTIONS: list[dict[str, Any]] = [
         "label": "Fetch missing episodes",
         "description": "Ask the provider for the episodes of series that have none yet (rate-limited).",
         "button_label": "Fetch",
+    },
+    {
+        "id": "notify_servers",
+        "label": "Notify media servers",
+        "description": (
+            "Tell Jellyfin, Emby and Kodi (as set below) about the changes they have not been told "
+            "about yet, or the last run's again. Runs do this by themselves after each change."
+        ),
+        "button_label": "Notify",
     },
     {
         "id": "status",
@@ -153,6 +165,9 @@ BACKGROUND = {
     "fetch_episodes": "Fetch episodes",
 }
 
+#: Most seconds the in-request *Notify media servers* gives each server (Dispatcharr waits for it).
+NOTIFY_SECONDS = 20.0
+
 #: Plugin fields that are not Settings fields (they never reach the core).
 PLUGIN_ONLY_FIELDS = (ABOUT_FIELD["id"], AUTO_RUN_FIELD["id"])
 
@@ -185,6 +200,7 @@ class Plugin:
             "status": self._status,
             "cancel": self._cancel,
             "stats": self._stats,
+            "notify_servers": self._notify,
             "auto_run": self._auto_run,
         }
 
@@ -347,18 +363,38 @@ class Plugin:
         """Fixed aggregate queries plus the local manifest: answered in the request."""
         import json
 
-        from vod2strm.errors import ConfigError, Vod2strmError
-        from vod2strm.jobs import stats
+        from vod2strm import application
+        from vod2strm.dispatcharr.runner import WORDING
+        from vod2strm.errors import ConfigError
 
         try:
             settings = self._load(context)
         except ConfigError as exc:
             return error(str(exc), field=exc.field)
+        outcome = application.guarded("stats", lambda: application.stats(settings))
+        if outcome.error:
+            return error(outcome.error)
+        report = json.loads(json.dumps(outcome.data, default=str))
+        return ok("\n".join(outcome.lines(WORDING)), report=report)
+
+    def _notify(self, params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
+        """Tell the media servers now, in the request: a few small POSTs, each server within
+        :data:`NOTIFY_SECONDS` (in parallel), so the answer never waits for a stalled server."""
+        import json
+
+        from vod2strm import application
+        from vod2strm.dispatcharr.runner import WORDING
+        from vod2strm.errors import ConfigError
+
         try:
-            report = stats.collect(settings)
-        except Vod2strmError as exc:
-            return error(str(exc))
-        return ok(stats.as_text(report), report=json.loads(json.dumps(report, default=str)))
+            settings = self._load(context)
+        except ConfigError as exc:
+            return error(str(exc), field=exc.field)
+        budget = min(NOTIFY_SECONDS, settings.notify_timeout * 3)
+        outcome = application.guarded("notify", lambda: application.notify(settings, budget=budget))
+        message = " ".join(outcome.lines(WORDING))
+        summary = json.loads(json.dumps(outcome.data, default=str))
+        return (ok if outcome.exit_code == 0 else error)(message, summary=summary)
 
     def _auto_run(self, params: Mapping[str, Any], context: Mapping[str, Any]) -> dict[str, Any]:
         import filelock
@@ -367,8 +403,11 @@ class Plugin:
         from vod2strm.errors import ConfigError
 
         event = params.get("event")
-        enabled = _truthy((context.get("settings") or {}).get("auto_run"))
-        if event and not enabled:
+        saved = context.get("settings") or {}
+        if event == autorun.SCHEDULED:  # the daily schedule has a setting of its own
+            if not str(saved.get("autorun_daily_at") or "").strip():
+                return ok("The daily generate is off; ignoring the schedule. Set 'Daily generate at'.")
+        elif event and not _truthy(saved.get("auto_run")):
             return ok(f"Auto-run is off; ignoring {event}. Turn on 'Generate after each M3U refresh'.")
         try:
             settings = self._load(context)
@@ -388,9 +427,10 @@ class Plugin:
                     job = control.start(
                         settings.state_dir, "auto_run", settings_overrides=file_settings, trigger=trigger
                     )
+                    quiet = autorun.quiet_seconds(trigger, settings.autorun_settle_seconds)
                     return ok(
                         f"Auto-run started (pid {job['pid']}): it generates once the VOD catalog has "
-                        f"not changed for {settings.autorun_settle_seconds:g} s.",
+                        f"not changed for {quiet:g} s.",
                         job=job,
                     )
         except filelock.Timeout:
@@ -400,6 +440,17 @@ class Plugin:
             f"({autorun.pending(requests)} request(s) coalesced).",
             job=job,
         )
+
+
+def _install_hooks() -> None:
+    """Where Dispatcharr imports the plugin (its web workers, and from 0.28 on every Celery worker
+    process), the VOD refresh's end and the daily schedule request auto-runs too."""
+    from vod2strm.dispatcharr import autorun
+
+    autorun.install_dispatcharr_hooks()
+
+
+_install_hooks()
 
 
 # -- answers ---------------------------------------------------------------------------------------

@@ -125,10 +125,19 @@ class Job:
         from django.db import connections
 
         last_write = [float("-inf")]
+        needed = [settle]  # the quiet period the newest request needs (shorter after a VOD refresh)
+
+        def marker() -> tuple[int, str | None]:
+            state = autorun.read(self.state_dir)
+            return int(state["seq"]), autorun.latest_event(state)
+
+        def quiet(mark: tuple[int, str | None]) -> float:
+            needed[0] = autorun.quiet_seconds(mark[1], settle)
+            return needed[0]
 
         def on_poll(stable_for: float, elapsed: float) -> None:
             now = time.monotonic()
-            if now - last_write[0] < min(1.0, autorun.poll_interval(settle)):
+            if now - last_write[0] < min(1.0, autorun.poll_interval(needed[0])):
                 return
             last_write[0] = now
             status.write(
@@ -138,7 +147,7 @@ class Job:
                     "phase": "waiting for the catalog to settle",
                     "stable_seconds": round(stable_for, 1),
                     "waited_seconds": round(elapsed, 1),
-                    "settle_seconds": settle,
+                    "settle_seconds": needed[0],
                     "sections": {},
                 }
             )
@@ -148,7 +157,8 @@ class Job:
                 autorun.catalog_snapshot,
                 settle,
                 cancel=self.cancel,
-                marker=lambda: autorun.read(self.state_dir)["seq"],
+                marker=marker,
+                quiet=quiet,
                 on_poll=on_poll,
                 between_polls=connections.close_all,
             )
@@ -161,8 +171,12 @@ class Job:
             )
         with control.control_lock(self.state_dir):
             state = autorun.read(self.state_dir)
+            taken = autorun.pending_events(state)
             autorun.take(self.state_dir)
-        if snapshot == state.get("generated_snapshot"):
+        if taken:
+            trigger = str(taken[-1].get("event") or trigger)
+        scheduled = any(e.get("event") == autorun.SCHEDULED for e in taken)  # a promise to run
+        if snapshot == state.get("generated_snapshot") and not scheduled:
             message = "Auto-run: the catalog did not change since the last auto-run; nothing to do."
             return self.finish(status, "auto_run", trigger, EXIT_OK, {"skipped": True}, message)
         code = self.perform("generate_all", trigger)

@@ -30,8 +30,8 @@ from typing import Any
 
 from vod2strm.conf import Settings
 from vod2strm.errors import EXIT_INTERRUPTED, EXIT_ITEM_ERRORS, EXIT_OK, EXIT_REFUSED, Vod2strmError
-from vod2strm.jobs.generate import SECTIONS
-from vod2strm.output import marker, session
+from vod2strm.jobs.generate import SECTIONS, recorder_closed
+from vod2strm.output import changes, marker, session
 from vod2strm.output.atomic import sweep_temp_files
 from vod2strm.output.fs import LocalFS
 from vod2strm.output.manifest import EDITED, FOREIGN, Manifest, Orphan, content_hash
@@ -109,7 +109,11 @@ def run(
     cancel = cancel or threading.Event()
     fs = fs or LocalFS()
     result = CleanupResult(dry_run=dry_run)
-    with session.open_root(settings, fs, write=not dry_run, create=False) as opened:
+    recorder = changes.recorder(settings, "cleanup", dry_run=dry_run)  # folders emptied, for media servers
+    with (
+        recorder_closed(recorder),
+        session.open_root(settings, fs, write=not dry_run, create=False) as opened,
+    ):
         manifest, roots = opened.manifest, opened.roots
         if not opened.has_files:
             result.message = "the manifest lists no files yet: nothing to clean"
@@ -132,7 +136,7 @@ def run(
                 + ". A provider outage? Nothing there was deleted; force the cleanup if this is intended."
             )
             log.warning("%s", result.message)
-        remover = _Remover(roots, fs, manifest, result, dry_run, on_path)
+        remover = _Remover(roots, fs, manifest, result, dry_run, on_path, recorder)
         for section, complete in plan.items():
             if all((root, section) in left_alone for root in roots):
                 continue
@@ -219,8 +223,10 @@ class _Remover:
         result: CleanupResult,
         dry_run: bool,
         on_path: Callable[[str], None] | None,
+        recorder: changes.Recorder | None = None,
     ):
         self.roots = roots
+        self.changes = recorder if recorder is not None else changes.NullRecorder()
         self.fs = fs
         self.manifest = manifest
         self.result = result
@@ -285,6 +291,7 @@ class _Remover:
             else:
                 self.result.removed += 1
                 self._list(orphan.path)
+                self.changes.record(orphan.root, orphan.path.rpartition("/")[0], changes.DELETED)
             self._queue_forget(orphan)
 
     def _check_root(self, root_name: str) -> None:

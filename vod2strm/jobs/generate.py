@@ -9,6 +9,7 @@ failed file makes the next run render it again — never trusts a half-written i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import grp
@@ -16,7 +17,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Self
@@ -37,7 +38,7 @@ from vod2strm.jobs.progress import Progress
 from vod2strm.library import items as library
 from vod2strm.library.items import FolderFiles, LibraryItem
 from vod2strm.library.naming import NameClaims
-from vod2strm.output import session, writer_process
+from vod2strm.output import changes, session, writer_process
 from vod2strm.output.fs import LocalFS
 from vod2strm.output.manifest import EDITED, FOREIGN, FileRecord, FileState, Manifest, content_hash
 from vod2strm.output.writer import Owned, Writer, WriteResult, WriterOptions
@@ -213,7 +214,8 @@ def run(
         sections = [s for s in sections if (movie_ids if s == "movies" else series_ids) is not None]
     counter = QueryCounter()
     result = GenerateResult(dry_run=dry_run)
-    with session.open_root(settings, fs, write=not dry_run, create=True) as opened:
+    recorder = changes.recorder(settings, "generate", dry_run=dry_run)  # folders written, for media servers
+    with recorder_closed(recorder), session.open_root(settings, fs, write=not dry_run, create=True) as opened:
         manifest, roots = opened.manifest, opened.roots
         if not dry_run:
             if not opened.has_files:
@@ -225,7 +227,7 @@ def run(
         try:
             with connections["default"].execute_wrapper(counter):
                 pipeline = _Pipeline(
-                    settings, manifest, result, roots, fs, dry_run, verify, cancel, separate_writer
+                    settings, manifest, result, roots, fs, dry_run, verify, cancel, separate_writer, recorder
                 )
                 if selected:
                     pipeline.claim_recorded_folders()
@@ -252,6 +254,21 @@ def run(
         if result.run_id is not None:
             manifest.finish_run(result.run_id, result.sections, result.as_dict())
     return result
+
+
+@contextlib.contextmanager
+def recorder_closed(recorder: changes.Recorder) -> Iterator[changes.Recorder]:
+    """Close a run's change recorder however the run ends (what it changed stays recorded)."""
+    try:
+        yield recorder
+    finally:
+        recorder.close()
+
+
+def _was_ours(state: FileState | None) -> bool:
+    """Whether a path held bytes vod2strm had written before (for the media servers: new files
+    call for a scan, a rewritten NFO for a refresh)."""
+    return state is not None and bool(state.owned())
 
 
 def _handed_over(settings: Settings) -> tuple[str, ...]:
@@ -323,8 +340,10 @@ class _Pipeline:
         verify: bool,
         cancel: threading.Event,
         separate_writer: bool = False,
+        recorder: changes.Recorder | None = None,
     ):
         self.settings = settings
+        self.changes = recorder if recorder is not None else changes.NullRecorder()
         self.separate_writer = separate_writer
         self.manifest = manifest
         self.result = result
@@ -615,9 +634,17 @@ class _Pipeline:
                 return
             pending.remaining -= len(written)
             self.result.written += len(written)
-            if not self._finished(pending):
-                return
-        self._record_done(pending)
+            known = (
+                [_was_ours(pending.old_states.get((root, f.relpath))) for f in written]
+                if self.changes.active
+                else []
+            )
+            finished = self._finished(pending)
+        if known:
+            nfo = any(was and f.kind.endswith("_nfo") for was, f in zip(known, written, strict=True))
+            self._changed(root, batch.folder, not all(known), nfo)
+        if finished:
+            self._record_done(pending)
 
     def _done(self, root: str, outcome: WriteResult) -> None:
         """One file that was adopted, failed or skipped (written ones come in ``_batch_written``)."""
@@ -633,6 +660,10 @@ class _Pipeline:
                 self.result.adopted += 1
             elif outcome.ok:
                 self.result.written += 1
+                was = _was_ours(old)
+                self._changed(
+                    root, outcome.relpath.rpartition("/")[0], not was, was and outcome.kind.endswith("_nfo")
+                )
             elif outcome.kept:
                 self._kept(ident, outcome.kept, pending, old)
             else:
@@ -652,6 +683,10 @@ class _Pipeline:
             if not self._finished(pending):
                 return
         self._record_done(pending)
+
+    def _changed(self, root: str, folder: str, created: bool, nfo: bool) -> None:
+        """A folder got new bytes: recorded for the media servers (output/changes.py)."""
+        self.changes.record(root, folder, changes.CREATED if created else changes.MODIFIED, nfo)
 
     def _kept(
         self, ident: tuple[str, str], reason: str, pending: _PendingItem, old: FileState | None

@@ -25,7 +25,7 @@ from vod2strm.jobs.progress import Progress, StatusFile
 #: Boolean flags that switch on the setting of the same name for one run.
 _SETTING_FLAGS = ("take_over_foreign_files", "overwrite_edited_files")
 
-COMMANDS = ("demo", "generate", "cleanup", "stats", "fetch-episodes", "bundle")
+COMMANDS = ("demo", "generate", "cleanup", "stats", "fetch-episodes", "notify", "bundle")
 _STOPPABLE = ("generate", "cleanup", "fetch-episodes")
 
 
@@ -84,6 +84,13 @@ class Command(BaseCommand):
         )
         fetch.add_argument("--max-calls", type=int)
 
+        notify = common(
+            sub.add_parser("notify", help="tell the media servers what changed (pending, or the last run)")
+        )
+        notify.add_argument(
+            "--dry-run", action="store_true", help="print what would be sent to each server, send nothing"
+        )
+
         bundle = common(sub.add_parser("bundle", help="build the Dispatcharr plugin folder and zip"))
         bundle.add_argument("--out", required=True, help="folder to write vod2strm/ and vod2strm.zip into")
 
@@ -125,6 +132,8 @@ class Command(BaseCommand):
         settings = conf.load({"output_root": options.get("root"), **flags})
         if action == "stats":
             return application.stats(settings, scan=options["scan"])
+        if action == "notify":
+            return application.notify(settings, dry_run=options["dry_run"])
         if action == "cleanup":
             return application.cleanup(
                 settings, dry_run=options["dry_run"], force=options["force"], cancel=cancel
@@ -199,6 +208,8 @@ def _ending(outcome: application.Outcome) -> str:
         return "some items failed; their previous files are kept (the log names them)"
     if outcome.exit_code == EXIT_REFUSED:
         return "refused by a safety check; nothing it guards was deleted"
+    if outcome.command == "notify":
+        return "some media servers could not be told; their changes stay pending"
     return f"{outcome.command} {outcome.state} (exit status {outcome.exit_code})"
 
 
