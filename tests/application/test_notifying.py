@@ -52,21 +52,23 @@ def test_a_generate_tells_the_servers_what_it_wrote_and_a_rerun_tells_nothing(tm
         assert outcome.exit_code == 0
         assert outcome.data["notified"] == {
             "jellyfin": {"sent": 4, "failed": 0, "requests": 1, "full_scan": False},
-            "kodi": {"sent": 4, "failed": 0, "requests": 1, "full_scan": False},
+            "kodi": {"sent": 4, "failed": 0, "requests": 2, "full_scan": False},
         }
         paths = sorted(u["Path"] for u in jf.updates())
         assert len(paths) == 4 and all(p.startswith(f"{MEDIA}/") for p in paths)
         assert {u["UpdateType"] for u in jf.updates()} == {"Created"}
         assert any(p.endswith("/Season 01") for p in paths)
+        # Both sections got new files: one scan of the whole library (a second scan would stop the
+        # first), once Kodi says its library is idle.
         assert [(c["method"], c["params"].get("directory")) for c in kodi.kodi_calls()] == [
-            ("VideoLibrary.Scan", "smb://nas/vod/Movies/"),
-            ("VideoLibrary.Scan", "smb://nas/vod/TV Shows/"),
+            ("XBMC.GetInfoBooleans", None),
+            ("VideoLibrary.Scan", None),
         ]
         assert "Told Jellyfin about 4 changed folders." in outcome.lines(WORDING)
 
         rerun = application.generate(settings)
         assert rerun.data["written"] == 0
-        assert len(jf.requests) == 1 and len(kodi.requests) == 1
+        assert len(jf.requests) == 1 and len(kodi.requests) == 2
     assert rerun.data["notified"]["jellyfin"] == {"sent": 0, "failed": 0, "requests": 0, "full_scan": False}
     assert not [line for line in rerun.lines(WORDING) if "Jellyfin" in line]
 
@@ -109,7 +111,8 @@ def test_cleanup_removals_arrive_as_deleted_and_a_kodi_clean(tmp_path: Path) -> 
         assert outcome.exit_code == 0 and outcome.data["removed"] == 2
     assert jf.updates() == [{"Path": f"{MEDIA}/Movies/{gone}", "UpdateType": "Deleted"}]
     assert [(c["method"], c["params"]) for c in kodi.kodi_calls()] == [
-        ("VideoLibrary.Clean", {"showdialogs": False, "content": "movies"})
+        ("XBMC.GetInfoBooleans", {"booleans": ["Library.IsScanningVideo"]}),
+        ("VideoLibrary.Clean", {"showdialogs": False, "content": "movies"}),
     ]
     assert outcome.data["notified"]["kodi"]["sent"] == 1
 

@@ -42,16 +42,17 @@ def test_pending_changes_go_to_each_server_once(tmp_path: Path) -> None:
         result = notify.run(s)
         assert result.as_dict()["servers"] == {
             "jellyfin": {"sent": 2, "failed": 0, "requests": 1, "full_scan": False},
-            "kodi": {"sent": 2, "failed": 0, "requests": 2, "full_scan": False},
+            "kodi": {"sent": 2, "failed": 0, "requests": 3, "full_scan": False},
         }
         assert [u["Path"] for u in jf.updates()] == [f"{LIB}/Movies/A", f"{LIB}/Movies/B"]
         assert [c["method"] for c in kodi.kodi_calls()] == [
             "VideoLibrary.GetMovies",
+            "XBMC.GetInfoBooleans",
             "VideoLibrary.RefreshMovie",
             "VideoLibrary.Scan",
         ]
         again = notify.run(s)
-        assert len(jf.requests) == 1 and len(kodi.requests) == 2  # nothing pending: nothing sent
+        assert len(jf.requests) == 1 and len(kodi.requests) == 3  # nothing pending: nothing sent
     assert again.servers["jellyfin"].requests == 0
     state = ChangeLog.of(s).read_state()
     assert state["servers"]["jellyfin"]["offset"] == ChangeLog.of(s).size()

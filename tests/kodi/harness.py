@@ -8,8 +8,9 @@ a fresh ``HOME`` (``special://home`` is ``$HOME/.kodi``) holding:
   skipped a path), on top of a document the test may give (exclude rules);
 - ``userdata/guisettings.xml``: the TCP JSON-RPC server stays on loopback
   (``services.esallinterfaces`` false: it binds 127.0.0.1 only, no password needed), the event
-  server's UDP port moved to a free one, and every other network service (web server, UPnP,
-  zeroconf, WS-Discovery, AirPlay) and add-on updates off;
+  server's UDP port moved to a free one, and every other network service (UPnP, zeroconf,
+  WS-Discovery, AirPlay; the web server unless the profile asks for it, see :class:`WebServer`)
+  and add-on updates off;
 - ``userdata/sources.xml``: one video source per library folder.
 
 A source's content (movies or tvshows) and scraper live in the video database's ``path`` table,
@@ -25,10 +26,14 @@ outlives a test: not on a failure, nor on Ctrl-C or SIGTERM (turned into SystemE
 runs), and not even when the test process is SIGKILLed (a watchdog process, :class:`_Reaper`,
 then kills both groups).
 
-Kodi 20 cannot bind its web server to loopback, so the harness does not use it: the raw TCP
-JSON-RPC server (the one ``services.esallinterfaces`` keeps on 127.0.0.1) needs no password and
-no HTTP. Kodi's log (debug level) is ``<root>/home/.kodi/temp/kodi.log``; a failure to start or to
-finish a scan quotes its tail.
+Kodi 20 cannot bind its web server to loopback, so the harness talks to Kodi over the raw TCP
+JSON-RPC server (the one ``services.esallinterfaces`` keeps on 127.0.0.1), which needs no password
+and no HTTP. A test of a client that speaks JSON-RPC over HTTP (vod2strm's Kodi notifier) turns
+the web server on with :class:`WebServer`: a random free port and a random password, since it
+listens on every interface while the test runs.
+
+Kodi's log (debug level) is ``<root>/home/.kodi/temp/kodi.log``; a failure to start or to finish a
+scan quotes its tail.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -87,6 +93,40 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 
 @dataclass(frozen=True)
+class WebServer:
+    """Kodi's web server, which serves JSON-RPC over HTTP at ``/jsonrpc`` (HTTP Basic auth).
+
+    Kodi 20 binds it to every interface (it has no loopback-only setting), so while a test runs
+    it is reachable from the network: :meth:`random` gives it a free port and a random password
+    (authentication on), never Kodi's well-known 8080 and empty password.
+    """
+
+    port: int
+    username: str
+    password: str = field(repr=False)
+
+    @classmethod
+    def random(cls) -> WebServer:
+        return cls(free_port(), "vod2strm-test", secrets.token_urlsafe(24))
+
+    @property
+    def url(self) -> str:
+        """The JSON-RPC address, as a client on this machine reaches it."""
+        return f"http://127.0.0.1:{self.port}/jsonrpc"
+
+    def settings(self) -> dict[str, object]:
+        """Its ``guisettings.xml`` values."""
+        return {
+            "services.webserver": True,
+            "services.webserverport": self.port,
+            "services.webserverauthentication": True,
+            "services.webserverusername": self.username,
+            "services.webserverpassword": self.password,
+            "services.webserverssl": False,
+        }
+
+
+@dataclass(frozen=True)
 class Source:
     """A video source: its name in sources.xml, its folder, and what Kodi should find in it."""
 
@@ -134,6 +174,8 @@ class Profile:
     advancedsettings: str | None = None
     rpc_port: int = field(default_factory=free_port)
     es_port: int = field(default_factory=lambda: free_port(socket.SOCK_DGRAM))
+    #: Kodi's web server (JSON-RPC over HTTP); off when None.
+    webserver: WebServer | None = None
 
     @property
     def home(self) -> Path:
@@ -165,6 +207,8 @@ class Profile:
             "videolibrary.backgroundupdate": False,
             "videolibrary.updateonstartup": False,
         }
+        if self.webserver is not None:
+            settings.update(self.webserver.settings())
         (self.userdata / "guisettings.xml").write_text(_xml_settings(settings), encoding="utf-8")
         (self.userdata / "sources.xml").write_text(_sources_xml(self.sources), encoding="utf-8")
 
@@ -271,6 +315,17 @@ class RpcClient:
                 return message.get("result")
             if "method" in message and "id" not in message:
                 self.notifications.append(message)
+
+    def collect(self, seconds: float) -> list[dict[str, Any]]:
+        """Every notification Kodi sends within ``seconds`` (kept in :attr:`notifications` too)."""
+        before = len(self.notifications)
+        deadline = time.monotonic() + seconds
+        with contextlib.suppress(TimeoutError):
+            while True:
+                message = self._read(deadline)
+                if "method" in message and "id" not in message:
+                    self.notifications.append(message)
+        return self.notifications[before:]
 
     def wait_for(self, method: str, timeout: float) -> dict[str, Any]:
         """The first notification ``method`` (one already received counts), or TimeoutError."""
@@ -550,15 +605,24 @@ class Kodi:
         except TimeoutError:
             raise KodiError(f"the scan did not finish within {timeout:.0f} s{self.log_tail()}") from None
         # OnScanFinished is sent when the job ends; the library must also say it is idle.
-        deadline = time.monotonic() + 30
-        while self.call("XBMC.GetInfoBooleans", {"booleans": ["Library.IsScanningVideo"]}).get(
-            "Library.IsScanningVideo"
-        ):
-            if time.monotonic() > deadline:
-                raise KodiError("Kodi still reports a video scan 30 s after OnScanFinished")
-            time.sleep(0.5)
+        if not self.wait_idle(30):
+            raise KodiError("Kodi still reports a video scan 30 s after OnScanFinished")
         self.timings["scan"] = time.monotonic() - started
         return self.timings["scan"]
+
+    def scanning(self) -> bool:
+        """Whether Kodi's video library queue holds a scan or a clean (``Library.IsScanningVideo``)."""
+        answer = self.call("XBMC.GetInfoBooleans", {"booleans": ["Library.IsScanningVideo"]}) or {}
+        return bool(answer.get("Library.IsScanningVideo"))
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until Kodi neither scans nor cleans its video library; False when it still does."""
+        deadline = time.monotonic() + timeout
+        while self.scanning():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+        return True
 
     def movies(self) -> list[dict[str, Any]]:
         props = ["title", "year", "uniqueid", "imdbnumber", "art", "thumbnail", "file", "premiered"]

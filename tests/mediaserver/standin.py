@@ -6,7 +6,8 @@ Kodi would, by their documented APIs.
 - Emby: the same under ``/emby``, authorised by ``X-Emby-Token: <key>``; 204.
 - Kodi: JSON-RPC 2.0 at ``/jsonrpc`` (single calls and batches), HTTP Basic when a user is set;
   ``VideoLibrary.GetMovies`` / ``GetTVShows`` / ``GetEpisodes`` answer from :attr:`library` by a
-  ``path`` ``startswith`` filter, ``Scan`` / ``Clean`` / ``Refresh*`` answer ``"OK"``.
+  ``path`` ``startswith`` filter, ``Scan`` / ``Clean`` / ``Refresh*`` / ``RemoveTVShow`` answer
+  ``"OK"``, ``XBMC.GetInfoBooleans`` says whether the library is busy (:attr:`kodi_busy`).
 
 Failures on demand: :attr:`fail_with` answers the next requests with those statuses,
 :attr:`delay` holds every answer back (a stalled server), and :func:`closed_port` gives an
@@ -33,6 +34,8 @@ KODI_METHODS = {
     "VideoLibrary.GetMovies",
     "VideoLibrary.GetTVShows",
     "VideoLibrary.GetEpisodes",
+    "VideoLibrary.RemoveTVShow",
+    "XBMC.GetInfoBooleans",
 }
 _LISTS = {
     "VideoLibrary.GetMovies": ("movies", "movieid"),
@@ -62,6 +65,8 @@ class StandIn:
     kodi_password: str = ""
     #: Kodi's library: list name ("movies", "tvshows", "episodes") -> [(id, folder path)].
     library: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    #: Kodi: how many ``XBMC.GetInfoBooleans`` answers say ``Library.IsScanningVideo`` before idle.
+    kodi_busy: int = 0
     fail_with: list[int] = field(default_factory=list)
     delay: float = 0.0
     requests: list[Request] = field(default_factory=list)
@@ -163,6 +168,10 @@ class StandIn:
                 if folder.startswith(rule["value"])
             ]
             reply["result"] = {key: found, "limits": {"start": 0, "end": len(found), "total": len(found)}}
+        elif method == "XBMC.GetInfoBooleans":
+            with self._lock:
+                busy, self.kodi_busy = self.kodi_busy > 0, max(self.kodi_busy - 1, 0)
+            reply["result"] = {"Library.IsScanningVideo": busy}
         else:
             reply["result"] = "OK"
         return reply

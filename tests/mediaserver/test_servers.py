@@ -13,7 +13,7 @@ import pytest
 from tests.mediaserver.standin import StandIn
 from vod2strm import conf
 from vod2strm.mediaserver import servers
-from vod2strm.mediaserver.http import Deadline, Transport
+from vod2strm.mediaserver.http import Deadline, DeliveryError, Transport
 from vod2strm.output.changes import CREATED, DELETED, MODIFIED, FolderChange, Pending
 
 KEY = "k3y-SECRET-jelly"
@@ -113,8 +113,16 @@ def test_emby_gets_its_prefix_once_and_its_token_header(tmp_path: Path, suffix: 
 # -- Kodi -----------------------------------------------------------------------------------------
 
 
+#: The question asked before each scan or clean: is Kodi's library idle?
+IDLE = ("XBMC.GetInfoBooleans", {"booleans": ["Library.IsScanningVideo"]})
+
+
 def kodi_settings(tmp_path: Path, url: str, **overrides: Any) -> conf.Settings:
     return settings(tmp_path, kodi_url=url + "/jsonrpc", kodi_path_map=f"{LIB}=smb://nas/vod", **overrides)
+
+
+def methods(standin: StandIn) -> list[tuple[str, dict[str, Any]]]:
+    return [(c["method"], c["params"]) for c in standin.kodi_calls()]
 
 
 def test_kodi_scans_the_section_of_new_files_and_refreshes_what_it_knows(tmp_path: Path) -> None:
@@ -142,7 +150,8 @@ def test_kodi_scans_the_section_of_new_files_and_refreshes_what_it_knows(tmp_pat
     token = base64.b64encode(b"kodi:pa ss:w0rd").decode()
     assert all(r.headers["authorization"] == f"Basic {token}" for r in standin.requests)
     assert all(r.path == "/jsonrpc" for r in standin.requests)
-    lookups, actions = (r.json for r in standin.requests)
+    lookups, idle, actions = (r.json for r in standin.requests)
+    assert [(c["method"], c["params"]) for c in idle] == [IDLE]
     assert [c["jsonrpc"] for c in lookups + actions] == ["2.0"] * (len(lookups) + len(actions))
     assert [(c["method"], c["params"]) for c in lookups] == [
         ("VideoLibrary.GetMovies", {"filter": {"field": "path", "operator": "startswith",
@@ -176,9 +185,10 @@ def test_kodi_scans_for_an_item_it_does_not_know_and_cleans_after_removals(tmp_p
         )
         send(server, work)
     assert "authorization" not in standin.requests[0].headers
-    methods = [(c["method"], c["params"]) for c in standin.kodi_calls()]
-    assert methods[1:] == [
+    assert methods(standin)[1:] == [
+        IDLE,
         ("VideoLibrary.Scan", {"directory": "smb://nas/vod/TV Shows/", "showdialogs": False}),
+        IDLE,  # Kodi refuses a clean while it scans: the clean waits until Kodi says it is idle
         ("VideoLibrary.Clean", {"showdialogs": False, "content": "movies"}),
     ]
 
@@ -193,10 +203,101 @@ def test_kodi_owed_a_full_scan_scans_the_whole_library(tmp_path: Path) -> None:
             server.path_map(),
         )
         send(server, work)
-    assert [(c["method"], c["params"]) for c in standin.kodi_calls()] == [
+    assert methods(standin) == [
+        IDLE,
         ("VideoLibrary.Scan", {"showdialogs": False}),
+        IDLE,
         ("VideoLibrary.Clean", {"showdialogs": False, "content": "video"}),
     ]
+
+
+def test_kodi_gets_one_scan_of_the_whole_library_when_two_sections_got_new_files(tmp_path: Path) -> None:
+    # A second VideoLibrary.Scan while the first is queued stops it (Kodi's updatelibrary toggles).
+    with StandIn() as standin:
+        s = kodi_settings(tmp_path, standin.url)
+        server = servers.server("kodi", s)
+        changes = pending(
+            FolderChange("main", "Movies/New (2024)", CREATED),
+            FolderChange("main", "TV Shows/Show (2010)/Season 02", CREATED),
+        )
+        send(server, servers.plan(changes, s, server.path_map()))
+    assert methods(standin) == [IDLE, ("VideoLibrary.Scan", {"showdialogs": False})]
+
+
+def test_kodi_is_asked_to_scan_and_clean_only_once_its_library_is_idle(tmp_path: Path) -> None:
+    # A Scan sent while Kodi scans or cleans would stop that scan; a Clean would be refused.
+    slept: list[float] = []
+    with StandIn(kodi_busy=2) as standin:
+        s = kodi_settings(tmp_path, standin.url)
+        server = servers.server("kodi", s)
+        changes = pending(
+            FolderChange("main", "Movies/New (2024)", CREATED),
+            FolderChange("main", "Movies/Gone (1999)", DELETED),
+        )
+        transport = Transport(timeout=5, deadline=Deadline(10), sleep=slept.append)
+        server.send(servers.plan(changes, s, server.path_map()), transport)
+    assert methods(standin) == [
+        IDLE,
+        IDLE,
+        IDLE,
+        ("VideoLibrary.Scan", {"directory": "smb://nas/vod/Movies/", "showdialogs": False}),
+        IDLE,
+        ("VideoLibrary.Clean", {"showdialogs": False, "content": "movies"}),
+    ]
+    assert slept == [servers.KODI_IDLE_POLL] * 2
+
+
+def test_a_kodi_busy_for_all_its_time_is_not_asked_to_scan(tmp_path: Path) -> None:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    with StandIn(kodi_busy=1000) as standin:
+        s = kodi_settings(tmp_path, standin.url)
+        server = servers.server("kodi", s)
+        changes = pending(FolderChange("main", "Movies/New (2024)", CREATED))
+        transport = Transport(timeout=5, deadline=Deadline(3, clock=lambda: now[0]), sleep=sleep)
+        with pytest.raises(
+            DeliveryError, match="Kodi was scanning or cleaning its library for all of the 3 s"
+        ):
+            server.send(servers.plan(changes, s, server.path_map()), transport)
+    assert {method for method, _ in methods(standin)} == {"XBMC.GetInfoBooleans"}
+
+
+def test_kodi_removes_a_show_whose_folder_vod2strm_removed(tmp_path: Path) -> None:
+    # Kodi's clean drops the episodes of a show whose folder is gone but keeps the show.
+    root = tmp_path / "library"
+    (root / "TV Shows" / "Kept (2002)").mkdir(parents=True)  # lost a file only: still there
+    shows = [(5, f"{root}/TV Shows/Gone (2001)/"), (6, f"{root}/TV Shows/Kept (2002)/")]
+    with StandIn(library={"tvshows": shows}) as standin:
+        s = settings(tmp_path, output_root=root, kodi_url=standin.url)
+        server = servers.server("kodi", s)
+        changes = pending(
+            FolderChange("main", "TV Shows/Gone (2001)", DELETED),
+            FolderChange("main", "TV Shows/Gone (2001)/Season 01", DELETED),
+            FolderChange("main", "TV Shows/Kept (2002)", DELETED),
+        )
+        work = servers.plan(changes, s, server.path_map())
+        assert server.preview(work)[0] == {
+            "method": "VideoLibrary.GetTVShows",
+            "params": {
+                "filter": {
+                    "field": "path",
+                    "operator": "startswith",
+                    "value": f"{root}/TV Shows/Gone (2001)/",
+                }
+            },
+            "then": "VideoLibrary.RemoveTVShow of what it finds",
+        }
+        send(server, work)
+    assert methods(standin) == [
+        ("VideoLibrary.GetTVShows", {"filter": {"field": "path", "operator": "startswith",
+                                                "value": f"{root}/TV Shows/Gone (2001)/"}}),
+        IDLE,
+        ("VideoLibrary.RemoveTVShow", {"tvshowid": 5}),
+        ("VideoLibrary.Clean", {"showdialogs": False, "content": "tvshows"}),
+    ]  # fmt: skip
 
 
 def test_kodi_gets_at_most_500_calls_a_request(tmp_path: Path) -> None:

@@ -16,9 +16,19 @@ it would send (``preview``, for dry runs).
   folder (``VideoLibrary.GetMovies`` / ``GetTVShows`` / ``GetEpisodes`` with a ``path``
   ``startswith`` filter) and refreshed (``RefreshMovie`` / ``RefreshTVShow`` / ``RefreshEpisode``,
   NFO read: Kodi's scan never re-reads a changed NFO); for new files, ``VideoLibrary.Scan`` of the
-  section folders that got them (a scan of a folder Kodi has never scanned does nothing, in
+  section folder that got them (a scan of a folder Kodi has never scanned does nothing, in
   Kodi 20 as in 21, so the section folder, a source Kodi knows, is scanned: Kodi skips its unchanged
-  subfolders); the whole library when a full scan is owed; ``VideoLibrary.Clean`` after removals.
+  subfolders), of the whole library when several did or a full scan is owed;
+  ``VideoLibrary.Clean`` after removals; ``VideoLibrary.RemoveTVShow`` for a show whose folder
+  vod2strm removed (Kodi's clean removes its episodes but keeps the show: it clears the folder's
+  hash before it checks which folders are gone).
+
+  Kodi runs one scan or clean at a time and says so only in its log: a ``VideoLibrary.Scan`` while
+  one is queued or running stops that scan instead of starting one, and a ``VideoLibrary.Clean``
+  then is refused. So at most one scan is sent, then the clean, each only once Kodi reports its
+  library idle (``XBMC.GetInfoBooleans`` ``Library.IsScanningVideo``, asked every
+  :data:`KODI_IDLE_POLL` s within the server's time); a Kodi still busy when that time runs out
+  is a server that could not be told (the changes stay pending).
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -41,6 +51,8 @@ if TYPE_CHECKING:
 BATCH = 500
 #: Kodi items refreshed for a changed NFO per notification (each is one more job in Kodi's queue).
 KODI_REFRESH_MAX = 200
+#: Seconds between two questions to Kodi whether its library scan or clean is done.
+KODI_IDLE_POLL = 0.5
 UPDATE_TYPES = {CREATED: "Created", MODIFIED: "Modified", DELETED: "Deleted"}
 NAMES = {"jellyfin": "Jellyfin", "emby": "Emby", "kodi": "Kodi"}
 
@@ -71,6 +83,7 @@ class Work:
     scans: list[str] = field(default_factory=list)  # Kodi: section folders to scan
     refreshes: list[Refresh] = field(default_factory=list)  # Kodi: NFO changed
     clean: str | None = None  # Kodi: the content to clean ("movies", "tvshows", "video")
+    removed_shows: list[str] = field(default_factory=list)  # Kodi: show folders that are gone
 
 
 def plan(pending: Pending, settings: Settings, paths: PathMap) -> Work:
@@ -101,6 +114,9 @@ def plan(pending: Pending, settings: Settings, paths: PathMap) -> Work:
             continue
         if change.kind == DELETED:
             cleaned.add(contents[section])
+            show = contents[section] == "tvshows" and change.folder.count("/") == 1
+            if show and not Path(root, change.folder).exists():  # the whole show is gone
+                work.removed_shows.append(paths.map(str(root / change.folder), folder=True))
             continue
         if change.kind == CREATED:  # new files: a scan finds them (and reads their NFOs)
             scans[paths.map(str(root / section), folder=True)] = None
@@ -225,17 +241,21 @@ class Kodi(Server):
         method = _KODI_KINDS[refresh.kind][0]
         return {"method": method, "params": {"filter": _path_filter(refresh.folder)}}
 
+    @staticmethod
+    def show_lookup(folder: str) -> dict[str, Any]:
+        return {"method": "VideoLibrary.GetTVShows", "params": {"filter": _path_filter(folder)}}
+
     def actions(self, work: Work, unknown: list[Refresh]) -> list[dict[str, Any]]:
-        """The scans and the clean, once the look-ups are known (``unknown``: items Kodi lacks)."""
+        """The library jobs, in the order they are sent, once the look-ups are known (``unknown``:
+        items Kodi lacks): one scan, then the clean (see the module docstring)."""
         calls: list[dict[str, Any]] = []
-        if work.full:
+        sections = [] if work.full else list(dict.fromkeys([*work.scans, *(r.section for r in unknown)]))
+        if work.full or len(sections) > 1:
             calls.append({"method": "VideoLibrary.Scan", "params": {"showdialogs": False}})
-        else:
-            sections = list(dict.fromkeys([*work.scans, *(r.section for r in unknown)]))
-            calls += [
-                {"method": "VideoLibrary.Scan", "params": {"directory": s, "showdialogs": False}}
-                for s in sections
-            ]
+        elif sections:
+            calls.append(
+                {"method": "VideoLibrary.Scan", "params": {"directory": sections[0], "showdialogs": False}}
+            )
         if work.clean:
             calls.append(
                 {"method": "VideoLibrary.Clean", "params": {"showdialogs": False, "content": work.clean}}
@@ -250,14 +270,26 @@ class Kodi(Server):
             }
             for r in work.refreshes
         ]
-        return looked_up + self.actions(work, [])
+        removed = [
+            {**self.show_lookup(f), "then": "VideoLibrary.RemoveTVShow of what it finds"}
+            for f in work.removed_shows
+        ]
+        return looked_up + removed + self.actions(work, [])
 
     def send(self, work: Work, transport: Transport) -> list[str]:
         warnings: list[str] = []
-        found = self._call(transport, [self.lookup(r) for r in work.refreshes], warnings)
+        lookups = [self.lookup(r) for r in work.refreshes] + [self.show_lookup(f) for f in work.removed_shows]
+        found = self._call(transport, lookups, warnings)
+        removals = [
+            {"method": "VideoLibrary.RemoveTVShow", "params": {"tvshowid": item["tvshowid"]}}
+            for answer in found[len(work.refreshes) :]
+            if isinstance(answer, dict)
+            for item in answer.get("tvshows") or []
+            if isinstance(item, dict) and isinstance(item.get("tvshowid"), int)
+        ]
         refreshes: list[dict[str, Any]] = []
         unknown: list[Refresh] = []
-        for refresh, answer in zip(work.refreshes, found, strict=True):
+        for refresh, answer in zip(work.refreshes, found[: len(work.refreshes)], strict=True):
             _, key, method, id_key = _KODI_KINDS[refresh.kind]
             items = (answer or {}).get(key) if isinstance(answer, dict) else None
             if not items:
@@ -266,8 +298,29 @@ class Kodi(Server):
             for item in items:
                 if isinstance(item, dict) and isinstance(item.get(id_key), int):
                     refreshes.append({"method": method, "params": {id_key: item[id_key], "ignorenfo": False}})
-        self._call(transport, refreshes[:KODI_REFRESH_MAX] + self.actions(work, unknown), warnings)
+        calls = refreshes[:KODI_REFRESH_MAX] + removals
+        for job in self.actions(work, unknown):  # one at a time, each once Kodi runs no other
+            self._wait_idle(transport)
+            self._call(transport, [*calls, job], warnings)
+            calls = []
+        self._call(transport, calls, warnings)  # no library job: the refreshes and removals alone
         return warnings
+
+    def _wait_idle(self, transport: Transport) -> None:
+        """Return once Kodi's video library runs no scan or clean; DeliveryError when it still does
+        as the server's time runs out (the changes stay pending)."""
+        ask = {"method": "XBMC.GetInfoBooleans", "params": {"booleans": ["Library.IsScanningVideo"]}}
+        while True:
+            (answer,) = self._call(transport, [ask], [])
+            if not (isinstance(answer, dict) and answer.get("Library.IsScanningVideo")):
+                return
+            if transport.deadline.remaining() <= KODI_IDLE_POLL:
+                seconds = transport.deadline.seconds
+                raise DeliveryError(
+                    f"Kodi was scanning or cleaning its library for all of the {seconds:g} s allowed, "
+                    "so it was not asked to scan or clean"
+                )
+            transport.sleep(KODI_IDLE_POLL)
 
     def _call(self, transport: Transport, calls: list[dict[str, Any]], warnings: list[str]) -> list[Any]:
         """Each call's result (None for one Kodi answered with an error), in batches."""
