@@ -67,6 +67,9 @@ class M3UVODCategoryRelation(models.Model):
     class Meta:
         unique_together = [("m3u_account", "category")]
 
+    def __str__(self) -> str:
+        return f"{self.category.name} at {self.m3u_account} ({'enabled' if self.enabled else 'disabled'})"
+
 
 class VODLogo(models.Model):
     name = models.CharField(max_length=255)
@@ -180,6 +183,11 @@ def _xc_stream_url(account: M3UAccount, kind: str, stream_id: str, extension: st
     return f"{server}/{kind}/{account.username}/{account.password}/{stream_id}.{extension or 'mp4'}"
 
 
+def _relation_str(account: M3UAccount, category: VODCategory | None, stream: str) -> str:
+    """A provider relation as the admin lists it: ``Main: stream 42 in Action``."""
+    return f"{account.name}: {stream}" + (f" in {category.name}" if category is not None else "")
+
+
 class M3UMovieRelation(models.Model):
     m3u_account = models.ForeignKey(M3UAccount, on_delete=models.CASCADE, related_name="movie_relations")
     movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="m3u_relations")
@@ -194,6 +202,9 @@ class M3UMovieRelation(models.Model):
 
     class Meta:
         unique_together = [("m3u_account", "stream_id")]
+
+    def __str__(self) -> str:
+        return _relation_str(self.m3u_account, self.category, f"stream {self.stream_id}")
 
     def get_stream_url(self) -> str | None:
         """The provider's own URL (XC accounts only); it carries the account's credentials."""
@@ -214,6 +225,9 @@ class M3USeriesRelation(models.Model):
     class Meta:
         unique_together = [("m3u_account", "external_series_id")]
 
+    def __str__(self) -> str:
+        return _relation_str(self.m3u_account, self.category, f"series {self.external_series_id}")
+
 
 class M3UEpisodeRelation(models.Model):
     m3u_account = models.ForeignKey(M3UAccount, on_delete=models.CASCADE, related_name="episode_relations")
@@ -230,6 +244,9 @@ class M3UEpisodeRelation(models.Model):
 
     class Meta:
         unique_together = [("m3u_account", "stream_id")]
+
+    def __str__(self) -> str:
+        return _relation_str(self.m3u_account, None, f"stream {self.stream_id}")
 
     def get_stream_url(self) -> str | None:
         """The provider's own URL (XC accounts only); it carries the account's credentials."""

@@ -12,6 +12,7 @@ exception would be a traceback.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from pathlib import Path
@@ -39,8 +40,15 @@ INSTALLED_APPS = [
     "vod2strm.standalone",
 ]
 
+#: The admin's CSS and JS are served by the app itself whatever DEBUG says (plain `runserver`
+#: serves static files only with DEBUG on), straight from the apps' static folders, so no
+#: `collectstatic` is needed: by WhiteNoise (the `standalone` extra), else by Django's own
+#: static view (urls.py), slower but enough for one person's admin.
+WHITENOISE = importlib.util.find_spec("whitenoise") is not None
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    *(["whitenoise.middleware.WhiteNoiseMiddleware"] if WHITENOISE else []),
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -52,7 +60,8 @@ ROOT_URLCONF = "vod2strm.standalone.urls"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Before the apps' folders: admin/base_site.html here replaces the admin's own.
+        "DIRS": [Path(__file__).resolve().parent / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -77,6 +86,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"
+WHITENOISE_USE_FINDERS = True  # serve from the apps' static folders, no collectstatic
+WHITENOISE_AUTOREFRESH = DEBUG
 
 
 def _log_level(value: str) -> str | int:
