@@ -15,8 +15,10 @@ uninterrupted run wrote (byte for byte, folders included), with no temp file lef
 
 Each write in the child pauses a few milliseconds with half its bytes in the temp file, so most
 kills land while files are being written: the kill report printed with ``-s`` shows how many
-kills found work in progress. Three kinds of sequence: a first generate into an empty root, a
-generate rewriting every ``.strm`` (a new base URL), and a cleanup deleting a whole old layout.
+kills found work in progress. Four kinds of sequence: a first generate into an empty root, a
+generate rewriting every ``.strm`` (a new base URL), a generate moving every folder (a new id tag
+style: new files written, then the old ones removed in the same run), and a cleanup deleting a
+whole old layout.
 
 Then the polite signals (SIGINT, SIGTERM; once and twice; while settings load, mid-generate and
 mid-cleanup of ``generate --cleanup``, and to the plugin's job process): one ``vod2strm:`` line,
@@ -260,7 +262,9 @@ def check_after_kill(kind: Kind, files: dict[str, bytes]) -> list[str]:
     problems = helpers.library_problems(files, temps_allowed=True)
     tree, _ = split(files)
     if kind.command == "generate":
-        problems += helpers.old_or_new_problems(kind.start_tree, tree, kind.reference)
+        # A move's old files go in the run itself: the uninterrupted run removed them.
+        removed = kind.start_tree.keys() - kind.reference.keys()
+        problems += helpers.old_or_new_problems(kind.start_tree, tree, kind.reference, removed=removed)
     else:  # cleanup only deletes, and only what the uninterrupted cleanup deleted
         problems += [f"{p} changed" for p in tree if tree[p] != kind.start_tree.get(p)]
         problems += [f"{p} was deleted" for p in kind.reference if p not in tree]
@@ -306,7 +310,7 @@ def calibrate(h: Harness, kind: Kind) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path):
+def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path, monkeypatch):
     bulk_catalog()
     h = Harness(tmp_path)
     try:
@@ -316,10 +320,18 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path):
         snap_a = h.snapshot("a")
         rewrite = Kind("rewrite every .strm", "generate", h.settings(base_url=BASE_B), start=snap_a)
         calibrate(h, rewrite)
+        emby = h.settings(base_url=BASE_A, id_tag_style="emby")
+        move = Kind("move every folder", "generate", emby, start=snap_a)
+        calibrate(h, move)
+        assert len(move.reference) == len(fresh.reference)
+        assert not move.reference.keys() & fresh.reference.keys()
         # Cleanup: the same library written a second time under new folder names (Emby's id
-        # tags); the uninterrupted cleanup then deletes the whole old layout.
+        # tags), by a generate stopped before it removed the old layout (as a crash would); the
+        # uninterrupted cleanup then deletes the whole old layout.
         h.restore(snap_a)
-        assert generate.run(h.settings(base_url=BASE_A, id_tag_style="emby")).exit_code == 0
+        with monkeypatch.context() as held_back:
+            held_back.setattr(generate._Pipeline, "_remove_moved", lambda self: None)
+            assert generate.run(emby).exit_code == 0
         snap_c = h.snapshot("c")
         clean = Kind("cleanup", "cleanup", h.settings(base_url=BASE_A, id_tag_style="emby"), start=snap_c)
         calibrate(h, clean)
@@ -332,7 +344,7 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path):
         clock: Counter = Counter()
         sequences: list[tuple[str, int]] = []
         targets = (
-            ((fresh, rewrite), GENERATE_KILLS, GENERATE_MID_KILLS),
+            ((fresh, rewrite, move), GENERATE_KILLS, GENERATE_MID_KILLS),
             ((clean,), CLEANUP_KILLS, CLEANUP_MID_KILLS),
         )
         for kinds, target, mid_target in targets:
@@ -385,8 +397,8 @@ def test_sigkill_at_random_moments_never_leaves_a_partial_file(tmp_path):
                 child.proc.kill()
         print(
             f"\nkill test: {len(sequences)} sequences {sequences}\n{dict(landed)}\n"
-            f"uninterrupted runs took {fresh.seconds:.2f}/{rewrite.seconds:.2f}/{clean.seconds:.2f}s; "
-            + ", ".join(f"{k} {v:.1f}s" for k, v in clock.items())
+            f"uninterrupted runs took {fresh.seconds:.2f}/{rewrite.seconds:.2f}/{move.seconds:.2f}/"
+            f"{clean.seconds:.2f}s; " + ", ".join(f"{k} {v:.1f}s" for k, v in clock.items())
         )
         assert landed["killed mid-generate"] >= GENERATE_MID_KILLS
         assert landed["killed mid-cleanup"] >= CLEANUP_MID_KILLS

@@ -275,6 +275,21 @@ SCHEMA_LIST: tuple[Setting, ...] = (
         "Folder under `output_root` for series; the same rules, and not the same name as `movies_folder`.",
     ),
     Setting(
+        "follow_renames", "bool", False,
+        "`false`: a title the provider renames keeps its folder and file names (its NFO gets the new "
+        "title), so media servers keep its watch history. `true`: its files move to the new name and "
+        "the old ones are removed in the same run; servers see a new item. A change of the naming "
+        "settings always moves files.",
+        plugin=PluginField(
+            "Rename folders when a provider renames a title",
+            help=(
+                "Off: a renamed title keeps its folder and file names and shows its new title, so "
+                "watched state and history stay. On: its files move to the new name (media servers "
+                "then see a new item, without its history)."
+            ),
+        ),
+    ),
+    Setting(
         "cleanup_after_generate", "bool", False,
         "After a complete generate, remove the files the catalog no longer produces.",
         plugin=PluginField(
@@ -523,6 +538,7 @@ class Settings:
     categories_exclude: tuple[str, ...] = _d("categories_exclude")
     movies_folder: str = _d("movies_folder")
     series_folder: str = _d("series_folder")
+    follow_renames: bool = _d("follow_renames")
     cleanup_after_generate: bool = _d("cleanup_after_generate")
     cleanup_max_share: float = _d("cleanup_max_share")
     max_workers: int = _d("max_workers")
@@ -583,6 +599,8 @@ class Settings:
             "max_path_bytes": self.max_path_bytes,
             "format": FORMAT_VERSION,
         }
+        if self.follow_renames:  # only when on: the fingerprints of existing libraries stay as they were
+            shaping["follow_renames"] = True  # turned on, names kept from renames follow them
         return hashlib.sha1(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -1,7 +1,7 @@
 """Fixtures of the fault-injection suite (``pytest -m faults``).
 
 Most tests follow one scenario: a library generated from catalog v1, then the catalog changes to
-v2 (plots, stream ids, new movies, a new show, a renamed episode, a new season), and the v2 run
+v2 (plots, stream ids, new movies, a new show, a renumbered episode, a new season), and the v2 run
 meets a fault. The checks after every fault are the same (see :func:`check_after_fault`):
 
 - exit status of docs/cli.md and one clear message;
@@ -81,7 +81,9 @@ def change_catalog(account) -> None:
         M3UMovieRelationFactory(movie=movie, m3u_account=account, stream_id=f"new{i}")
     add_series(account, "Fresh Show", seasons=1, episodes=3, tag="fresh")
     episode = models.Episode.objects.filter(series__name="Show 0").order_by("pk").first()
-    models.Episode.objects.filter(pk=episode.pk).update(name="Renamed Part")
+    # Renumbered (and retitled): a new SxxEyy is a new file name, the old one an orphan. (A title
+    # alone that changes keeps its file name: tests/jobs/test_renames.py.)
+    models.Episode.objects.filter(pk=episode.pk).update(name="Renamed Part", episode_number=4)
     rel = models.M3USeriesRelation.objects.get(series__name="Show 1")
     add_episode(rel, 3, 1, "s1-3-1")
 

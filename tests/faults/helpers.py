@@ -308,15 +308,21 @@ def manifest_problems(
 
 
 def old_or_new_problems(
-    before: dict[str, bytes], after: dict[str, bytes], wanted: dict[str, bytes]
+    before: dict[str, bytes],
+    after: dict[str, bytes],
+    wanted: dict[str, bytes],
+    *,
+    removed: Iterable[str] = (),
 ) -> list[str]:
     """Each file of ``after`` holds its old bytes or the bytes the run meant to write; nothing
-    that existed before is gone (generate never deletes)."""
+    that existed before is gone (generate deletes only the old files of a move: ``removed``, the
+    paths the uninterrupted run removed)."""
     problems = []
     for rel, data in after.items():
         if data != before.get(rel) and data != wanted.get(rel):
             problems.append(f"{rel} holds neither its old nor its new bytes")
-    problems.extend(f"{rel} disappeared" for rel in before if rel not in after)
+    may_go = set(removed)
+    problems.extend(f"{rel} disappeared" for rel in before if rel not in after and rel not in may_go)
     return problems
 
 

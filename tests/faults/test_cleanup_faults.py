@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.django_db]
 @pytest.fixture
 def orphans(scenario: Scenario):
     """v2 generated in full, then 3 movies leave the catalog: 8 orphans (those 6 files and the
-    renamed episode's old 2), well under the valve."""
+    renumbered episode's old 2), well under the valve."""
     assert generate.run(scenario.settings).exit_code == 0
     gone = list(models.Movie.objects.filter(name__in=["Film 20", "Film 21", "Film 22"]))
     assert len(gone) == 3

@@ -84,6 +84,6 @@ def test_cleanup_holds_the_root_generate_is_refused(scenario, tmp_path):
     assert_refused(env, first.pid, "generate")
     assert_refused(env, first.pid, "cleanup")
     code, data = finish(first, gate)
-    assert code == 0 and data["removed"] == 4  # Film 03's two files and the renamed episode's old two
+    assert code == 0 and data["removed"] == 4  # Film 03's two files and the renumbered episode's old two
     sc.wanted = helpers.reference_tree(sc.settings, sc.tmp / "reference-2")
     check_converges(sc)

@@ -80,7 +80,7 @@ def rebuild_from_disk(sc, path, disk_before) -> None:
     assert differing and sorted(result.foreign) == differing
     assert {p: helpers.files_on_disk(sc.root)[p] for p in differing} == {p: sc.before[p] for p in differing}
     sc.settings = dataclasses.replace(sc.settings, take_over_foreign_files=True)
-    stale = [p for p in sc.before if p not in sc.wanted]  # the renamed episode's old files
+    stale = [p for p in sc.before if p not in sc.wanted]  # the renumbered episode's old files
     check_converges(sc, not_ours=stale)
 
 

@@ -119,7 +119,7 @@ def test_reading_a_file_to_adopt_it_fails(scenario):
     assert result.exit_code == EXIT_ITEM_ERRORS and result.adopted == 0 and result.errors
     check_no_damage(scenario)
     assert {p: d for p, d in scenario.fresh().items() if p in scenario.before} == scenario.before
-    stale = [p for p in scenario.before if p not in scenario.wanted]  # the renamed episode's old files
+    stale = [p for p in scenario.before if p not in scenario.wanted]  # the renumbered episode's old files
     assert len(stale) == 2
     # Without a manifest, files whose bytes differ from ours are not provably ours: taking them
     # over is a deliberate setting.

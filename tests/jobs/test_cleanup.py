@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 
@@ -59,10 +60,13 @@ def test_a_killed_writes_temp_file_does_not_keep_an_emptied_folder(generated):
 
 
 def test_renamed_title_old_path_goes_new_stays(generated):
+    """With follow_renames the move's old files go in the generate itself; cleanup finds none
+    left (by default a renamed title keeps its path: tests/jobs/test_renames.py)."""
     settings, movies, _ = generated
+    settings = dataclasses.replace(settings, follow_renames=True)
     models.Movie.objects.filter(pk=movies[0].pk).update(name="Brand New Name")
-    generate.run(settings)
-    cleanup.run(settings)
+    assert generate.run(settings).removed == 2
+    assert cleanup.run(settings).removed == 0
     names = {p.split("/")[1] for p in tree(settings.output_root) if p.startswith("Movies/")}
     assert any(n.startswith("Brand New Name") for n in names)
     assert not any(n.startswith("Film 0 ") for n in names)

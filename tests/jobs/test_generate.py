@@ -147,15 +147,15 @@ def test_a_change_rewrites_exactly_the_affected_files(tmp_path):
     assert set(tree(settings.output_root)) == set(before_files)
 
 
-def test_renamed_title_writes_the_new_path(tmp_path):
+def test_renamed_title_keeps_its_path(tmp_path):
+    """By default; with follow_renames it moves (tests/jobs/test_renames.py has both in detail)."""
     _, movies, _ = small_catalog(movies=1, series=0)
     settings = make_settings(tmp_path)
     generate.run(settings)
     models.Movie.objects.filter(pk=movies[0].pk).update(name="Renamed Film")
     generate.run(settings)
     folders = {p.split("/")[1] for p in tree(settings.output_root) if p.startswith("Movies/")}
-    assert any(f.startswith("Renamed Film (2000)") for f in folders)
-    assert any(f.startswith("Film 0 (2000)") for f in folders)  # the old one waits for cleanup
+    assert len(folders) == 1 and next(iter(folders)).startswith("Film 0 (2000)")
 
 
 def test_verify_restores_a_file_deleted_by_hand(tmp_path):

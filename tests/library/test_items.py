@@ -854,3 +854,168 @@ def test_a_name_of_characters_xml_cannot_carry_still_writes(name: str, tmp_path:
         if path.endswith(".nfo") and not path.endswith("season.nfo"):
             title = etree.fromstring(data).findtext("title")
             assert title in ("Untitled", "Episode 1"), (path, title)
+
+
+# ---------------------------------------------------------------------------------------------
+# Kept names: a renamed item keeps its recorded folder and file names (jobs/test_renames.py has
+# the runs)
+
+
+def kept_of(item: LibraryItem) -> items.KeptNames:
+    """What the manifest would give for ``item`` as its latest render."""
+    files = [(f.relpath, f.kind) for group in item.folders for f in group.files]
+    return items.kept_names(item.folders[0].folder, files)
+
+
+def paths_of(item: LibraryItem) -> list[str]:
+    return [f.relpath for group in item.folders for f in group.files]
+
+
+def test_kept_names_give_back_the_same_item_for_the_golden_catalog() -> None:
+    """Names kept from a render are that render's names: keeping changes nothing for an item the
+    provider did not rename (golden tree included)."""
+    movies, series = golden_catalog()
+    built = build(movies, series)
+    claims = NameClaims()
+    again: list[LibraryItem] = [
+        items.movie_item(row, SETTINGS, claims, kept=kept_of(item))
+        for row, item in zip(movies, built[: len(movies)], strict=True)
+    ]
+    show = items.series_item(series[0], SETTINGS, claims, kept=kept_of(built[-1]))
+    assert show is not None and all(not row.episodes for row in series[1:])  # no folder: no names
+    assert files_of([*again, show]) == files_of(built) == read_golden()
+
+
+def test_a_renamed_movie_keeps_its_folder_and_file_names_with_the_new_title_in_its_nfo() -> None:
+    old = make_movie(1, "Film", 2000, tmdb_id="603")
+    (first,) = build([old], [])
+    renamed = dataclasses.replace(old, name="A New Title", year=2001)
+    item = items.movie_item(renamed, SETTINGS, NameClaims(), kept=kept_of(first))
+    assert (
+        paths_of(item)
+        == paths_of(first)
+        == [
+            "Movies/Film (2000) [tmdbid-603]/Film (2000) [tmdbid-603].strm",
+            "Movies/Film (2000) [tmdbid-603]/Film (2000) [tmdbid-603].nfo",
+        ]
+    )
+    nfo = etree.fromstring(item.folders[0].files[1].data)
+    assert (nfo.findtext("title"), nfo.findtext("year")) == ("A New Title", "2001")
+    assert item.title == "A New Title (2001)"
+
+
+def test_a_kept_name_is_claimed_and_a_lower_key_that_claimed_it_first_keeps_it() -> None:
+    kept = items.KeptNames("Movies/Heat (1995)", {})
+    heat = make_movie(2, "Heat Renamed", 1995)
+    newcomer = make_movie(3, "Heat", 1995)
+    # The kept item claims its recorded name: a later item that wants it gets its fallback.
+    claims = NameClaims()
+    assert items.movie_head(heat, SETTINGS, claims, kept=kept).folder == "Movies/Heat (1995)"
+    assert items.movie_head(newcomer, SETTINGS, claims).folder == "Movies/Heat (1995) (2)"
+    # An item claimed the name earlier in the run (a lower primary key): it keeps it, and the
+    # renamed item is named as usual, after its new title.
+    claims = NameClaims()
+    earlier = make_movie(1, "Heat", 1995)
+    assert items.movie_head(earlier, SETTINGS, claims).folder == "Movies/Heat (1995)"
+    assert items.movie_head(heat, SETTINGS, claims, kept=kept).folder == "Movies/Heat Renamed (1995)"
+
+
+def test_a_kept_folder_under_another_section_folder_is_not_kept() -> None:
+    kept = items.KeptNames("Films/Heat (1995)", {})
+    head = items.movie_head(make_movie(1, "Heat Renamed", 1995), SETTINGS, NameClaims(), kept=kept)
+    assert head.folder == "Movies/Heat Renamed (1995)"
+
+
+def show_with(*episodes: EpisodeRow, name: str = "Show", year: int = 2010) -> SeriesRow:
+    return make_series(50, name, year, tuple(episodes), tmdb_id="1396")
+
+
+def test_a_renamed_show_keeps_its_folder_and_episode_names() -> None:
+    eps = (make_episode(1, 1, 1, "Pilot"), make_episode(2, 1, 2, "Second"), make_episode(3, 2, 1, "Third"))
+    first = items.series_item(show_with(*eps), SETTINGS, NameClaims())
+    assert first is not None
+    retitled = dataclasses.replace(eps[1], name="The Real Second")
+    fourth = make_episode(4, 2, 2, "Fourth")
+    renamed = show_with(eps[0], retitled, eps[2], fourth, name="Brand New Show")
+    item = items.series_item(renamed, SETTINGS, NameClaims(), kept=kept_of(first))
+    assert item is not None
+    folder = "TV Shows/Show (2010) [tmdbid-1396]"
+    assert paths_of(item) == [
+        f"{folder}/tvshow.nfo",
+        f"{folder}/Season 01/season.nfo",
+        f"{folder}/Season 01/Show S01E01 - Pilot.strm",
+        f"{folder}/Season 01/Show S01E01 - Pilot.nfo",
+        f"{folder}/Season 01/Show S01E02 - Second.strm",  # retitled: its name is kept
+        f"{folder}/Season 01/Show S01E02 - Second.nfo",
+        f"{folder}/Season 02/season.nfo",
+        f"{folder}/Season 02/Show S02E01 - Third.strm",
+        f"{folder}/Season 02/Show S02E01 - Third.nfo",
+        f"{folder}/Season 02/Show S02E02 - Fourth.strm",  # new: named with the kept show part
+        f"{folder}/Season 02/Show S02E02 - Fourth.nfo",
+    ]
+    files = files_of([item])
+    second = etree.fromstring(files[f"{folder}/Season 01/Show S01E02 - Second.nfo"])
+    assert (second.findtext("title"), second.findtext("showtitle")) == ("The Real Second", "Brand New Show")
+    assert etree.fromstring(files[f"{folder}/tvshow.nfo"]).findtext("title") == "Brand New Show"
+
+
+def test_episodes_sharing_a_code_are_named_as_usual_beside_kept_names() -> None:
+    """Two episodes without a number (S02E00) cannot be told apart by their recorded names: they
+    are named as usual (with the kept show part), and never take another's kept name."""
+    eps = (make_episode(1, 2, None, "Bonus"), make_episode(2, 2, None, "Bonus"), make_episode(3, 2, 1, "One"))
+    first = items.series_item(show_with(*eps), SETTINGS, NameClaims())
+    assert first is not None
+    kept = kept_of(first)
+    assert kept.episodes == {"S02E01": "Show S02E01 - One"} and kept.show == "Show"
+    again = items.series_item(show_with(*eps, name="New"), SETTINGS, NameClaims(), kept=kept)
+    assert again is not None and paths_of(again) == paths_of(first)
+
+
+def test_kept_names_read_only_the_item_s_own_episode_files() -> None:
+    kept = items.kept_names(
+        "TV Shows/S (2010)",
+        [
+            ("TV Shows/S (2010)/tvshow.nfo", "tvshow_nfo"),
+            ("TV Shows/S (2010)/Season 01/S S01E01 - A.strm", "episode_strm"),
+            ("TV Shows/S (2010)/Season 01/S S01E01 - A.nfo", "episode_nfo"),
+            ("TV Shows/S (2010)/Season 01/S S01E02.strm", "episode_strm"),
+            ("TV Shows/S (2010)/Season 01/S Shortened S01E03 - B.strm", "episode_strm"),
+            ("TV Shows/Elsewhere (2009)/Season 01/S S01E04 - C.strm", "episode_strm"),  # not under it
+            ("TV Shows/S (2010)/Season 01/no code here.strm", "episode_strm"),
+        ],
+    )
+    assert kept.episodes == {
+        "S01E01": "S S01E01 - A",
+        "S01E02": "S S01E02",
+        "S01E03": "S Shortened S01E03 - B",
+    }
+    assert kept.show == "S"  # the most common show part
+
+
+@pytest.mark.parametrize(
+    ("kind", "relpath", "identity"),
+    [
+        ("movie_strm", "Movies/A (2000)/A (2000).strm", ("movie_strm", "")),
+        ("tvshow_nfo", "TV Shows/S/tvshow.nfo", ("tvshow_nfo", "")),
+        ("season_nfo", "TV Shows/S/Season 02/season.nfo", ("season_nfo", "Season 02")),
+        ("episode_strm", "TV Shows/S/Season 02/S S02E10 - T (2).strm", ("episode_strm", "S02E10")),
+        ("episode_nfo", "TV Shows/S/Season 02/S02E10.nfo", ("episode_nfo", "S02E10")),
+        ("episode_nfo", "TV Shows/S/Season 02/odd.nfo", ("episode_nfo", "TV Shows/S/Season 02/odd.nfo")),
+    ],
+)
+def test_file_identity(kind: str, relpath: str, identity: tuple[str, str]) -> None:
+    assert items.file_identity(kind, relpath) == identity
+
+
+def test_naming_fingerprint_covers_the_naming_settings_only() -> None:
+    base = items.naming_fingerprint(SETTINGS)
+    for change in (
+        {"id_tag_style": "emby"},
+        {"name_clean_regex": "(?!)"},
+        {"movies_folder": "Films"},
+        {"series_folder": "Series"},
+        {"max_path_bytes": 512},
+    ):
+        assert items.naming_fingerprint(make_settings(**change)) != base, change
+    for change in ({"base_url": "http://other:9191"}, {"write_nfo": False}, {"follow_renames": True}):
+        assert items.naming_fingerprint(make_settings(**change)) == base, change

@@ -543,6 +543,56 @@ def test_digest_table_keeps_owners_and_the_zero_slot() -> None:
     assert len(table) == len(slots) + 1
 
 
+def test_try_claim_takes_exactly_the_name_or_nothing() -> None:
+    """For kept names (library/items.py): the recorded name, or none, never a " (2)" of it."""
+    claims = NameClaims()
+    assert claims.try_claim("Movies", "X (2001)", "a")
+    assert claims.try_claim("Movies", "x (2001)", "a")  # its own, in any case
+    assert not claims.try_claim("Movies", "X (2001)", "b")
+    assert len(claims) == 1  # the refused claim took nothing
+    assert claims.claim("Movies", "X (2001)", "b", "") == "X (2001) (2)"
+    assert claims.claim("Movies", "Y (2001)", "c", "") == "Y (2001)"
+    assert not claims.try_claim("Movies", "Y (2001)", "a")
+    assert claims.try_claim("TV Shows", "X (2001)", "b")  # other parent
+
+
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        ("Show S01E02 - Title", ("Show", "S01E02")),
+        ("Show S01E02", ("Show", "S01E02")),
+        ("S01E05 - Chapter Five", ("", "S01E05")),
+        ("S01E05", ("", "S01E05")),
+        ("Show S02E00 - Bonus (2)", ("Show", "S02E00")),
+        ("Mission S1 S01E100 - Part S", ("Mission S1", "S01E100")),
+        ("Movie (2001)", None),
+        ("Show s01e02 - lower", None),
+    ],
+)
+def test_split_episode_base(base: str, expected: tuple[str, str] | None) -> None:
+    assert naming.split_episode_base(base) == expected
+
+
+@hsettings(max_examples=300, deadline=None)
+@given(
+    st.text(),
+    st.text(),
+    st.integers(min_value=0, max_value=120),
+    st.integers(min_value=0, max_value=1200),
+    st.integers(min_value=16, max_value=250),
+    st.sampled_from(["", " (2)"]),
+)
+def test_split_episode_base_reads_every_name_episode_base_name_writes(
+    show: str, title: str, season: int, episode: int, max_bytes: int, suffix: str
+) -> None:
+    row = make_episode(title, season=season, episode=episode)
+    base = naming.episode_base_name(show, row, SETTINGS, max_bytes=max_bytes, suffix=suffix)
+    split = naming.split_episode_base(base)
+    assert split is not None and split[1] == naming.episode_code(season, episode), base
+    # The show's part: all of it, or its start when the name had to be shortened.
+    assert naming.episode_show_component(show).startswith(split[0]), base
+
+
 def test_unique_key() -> None:
     claims = NameClaims()
     assert claims.unique_key("movie:name:x:2001", "movie#1") == "movie:name:x:2001"

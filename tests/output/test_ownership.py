@@ -339,6 +339,47 @@ def test_a_version_1_manifest_is_upgraded_in_place(tmp_path: Path) -> None:
     db.close()
 
 
+def test_a_manifest_without_the_naming_column_gets_it_and_an_older_version_can_still_write(
+    tmp_path: Path,
+) -> None:
+    """``items.naming`` came within schema version 2: added on open (NULL: not known), and named
+    in no statement of an older vod2strm, whose item upserts still work on it."""
+    state, root = tmp_path / "state", tmp_path / "library"
+    state.mkdir()
+    path = manifest_path(state, root)
+    with Manifest.open(state, root):
+        pass
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        DROP TABLE items;
+        CREATE TABLE items (key TEXT PRIMARY KEY, section TEXT NOT NULL, fingerprint TEXT,
+            render_run INTEGER NOT NULL, seen_run INTEGER NOT NULL, folder TEXT NOT NULL,
+            root TEXT NOT NULL, nfiles INTEGER NOT NULL) WITHOUT ROWID;
+        INSERT INTO items VALUES ('movie:a', 'movies', 'fp', 1, 1, 'Movies/A', 'main', 2);
+        """
+    )
+    db.commit()
+    db.close()
+    with Manifest.open(state, root) as manifest:
+        assert manifest.item_states(["movie:a"])["movie:a"].naming is None
+        manifest.mark_seen(["movie:a"], 2, naming="n1")
+        assert manifest.item_states(["movie:a"])["movie:a"].naming == "n1"
+        manifest.mark_seen(["movie:a"], 3, naming="n2")  # known: an unchanged item keeps it
+        assert manifest.item_states(["movie:a"])["movie:a"].naming == "n1"
+    db = sqlite3.connect(path)
+    # An older vod2strm's upsert, which names no naming column, leaves it as it is.
+    db.execute(
+        "INSERT INTO items (key, section, fingerprint, render_run, seen_run, folder, root, nfiles)"
+        " VALUES ('movie:a', 'movies', 'fp2', 4, 4, 'Movies/A', 'main', 2) ON CONFLICT (key) DO UPDATE"
+        " SET fingerprint=excluded.fingerprint, render_run=excluded.render_run"
+    )
+    db.commit()
+    assert db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("2",)
+    assert db.execute("SELECT fingerprint, naming FROM items").fetchall() == [("fp2", "n1")]
+    db.close()
+
+
 def test_kept_files_are_handed_over_by_a_later_run_with_the_setting(tmp_path: Path) -> None:
     """A setting switched on after the files were kept applies to them too: their items render
     again, and our bytes replace the user's (foreign) and the edit (edited, even though our own
@@ -421,15 +462,21 @@ def test_a_users_file_spelled_in_another_case_is_ours_to_keep(tmp_path: Path) ->
     assert user_file.read_bytes() == b"<movie><title>my own</title></movie>"
 
 
-def test_a_case_only_rename_keeps_one_file_and_cleanup_does_not_delete_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("follow_renames", [False, True])
+def test_a_case_only_rename_keeps_one_file_and_cleanup_does_not_delete_it(
+    tmp_path: Path, follow_renames: bool
+) -> None:
+    """Kept names keep the old spelling anyway; a followed rename writes the new spelling, which
+    the share maps onto the old file, and the move's removal of the old spelling spares it."""
     _account, movies, _ = small_catalog(movies=2, series=0)
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, follow_renames=follow_renames)
     fs = CaseInsensitiveFS()
     assert generate.run(settings, fs=fs).exit_code == 0
     old_folder = movie_folder(settings.output_root, "Film 0")
     models.Movie.objects.filter(pk=movies[0].pk).update(name="FILM 0")
     renamed = generate.run(settings, fs=fs)
     assert renamed.exit_code == 0 and renamed.kept_foreign == renamed.kept_edited == 0
+    assert renamed.removed == 0
     nfo = next(old_folder.glob("*.nfo"))  # the share kept the old spelling of the one file
     assert b"<title>FILM 0</title>" in nfo.read_bytes()
     cleaned = cleanup.run(settings, force=True, fs=fs)

@@ -52,7 +52,8 @@ class GenerateRun:
         data = self.generate.as_dict()
         if self.cleanup is not None:
             data["cleanup"] = self.cleanup.as_dict()
-            data["removed"] = self.cleanup.removed
+            # The generate's own (old files of titles that moved to new names) and the orphans.
+            data["removed"] = data.get("removed", 0) + self.cleanup.removed
         elif self.cleanup_error is not None:
             data["cleanup"] = {"error": str(self.cleanup_error), "exit": self.cleanup_error.exit_code}
         elif self.cleanup_skipped:

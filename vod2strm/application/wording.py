@@ -42,6 +42,10 @@ def generate_sentences(data: dict[str, Any], wording: Wording) -> list[str]:
         sentences.append("Sections: " + ", ".join(f"{k} {v}" for k, v in sections.items()))
     if data.get("adopted"):
         sentences.append(f"Adopted {data['adopted']} existing identical files without rewriting them.")
+    moved = data.get("removed", 0) - ((data.get("cleanup") or {}).get("removed") or 0)
+    if moved > 0:  # the old files of titles that moved to new names (jobs/generate.py, _moved)
+        removed = "Would remove at most" if data.get("dry_run") else "Removed"
+        sentences.append(f"{removed} {moved} old files of titles that moved to new names.")
     for extra in (fields_sentence(data), kept_sentence(data)):
         if extra:
             sentences.append(extra)

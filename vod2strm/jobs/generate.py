@@ -5,6 +5,10 @@ fingerprint is unchanged are only marked seen (no rendering, no I/O); the rest a
 files compared by hash with the manifest, and only changed bytes are written, one folder per
 writer task. An item's manifest record is written once all its files are done, so a crash or a
 failed file makes the next run render it again — never trusts a half-written item.
+
+A renamed item keeps its recorded names (docs/media-servers.md, "When a title is renamed"); one
+that moves to new names (``follow_renames``, changed naming settings, another root) has its old
+files removed by the run once its new ones are in place (see ``_Pipeline._moved``).
 """
 
 from __future__ import annotations
@@ -40,7 +44,17 @@ from vod2strm.library.items import FolderFiles, LibraryItem
 from vod2strm.library.naming import NameClaims
 from vod2strm.output import changes, session, writer_process
 from vod2strm.output.fs import LocalFS
-from vod2strm.output.manifest import EDITED, FOREIGN, FileRecord, FileState, Manifest, content_hash
+from vod2strm.output.manifest import (
+    EDITED,
+    FOREIGN,
+    FileRecord,
+    FileState,
+    ItemState,
+    Manifest,
+    Orphan,
+    RecordedFile,
+    content_hash,
+)
 from vod2strm.output.writer import Owned, Writer, WriteResult, WriterOptions
 from vod2strm.output.writer_process import WriterProcess
 
@@ -147,7 +161,13 @@ class _BuildItem(Protocol):
     """:func:`library.movie_item` or :func:`library.series_item`."""
 
     def __call__(
-        self, row: Any, settings: Settings, claims: NameClaims, *, fingerprint: str | None = None
+        self,
+        row: Any,
+        settings: Settings,
+        claims: NameClaims,
+        *,
+        fingerprint: str | None = None,
+        kept: library.KeptNames | None = None,
     ) -> LibraryItem | None: ...
 
 
@@ -160,6 +180,7 @@ class _Plan:
     rewriting: list[tuple[tuple[str, str], str]]
     to_send: int
     folder: str
+    moved: list[Orphan]
 
 
 @dataclass
@@ -181,7 +202,9 @@ class _PendingItem:
     fingerprint: str | None
     folder: str
     folders: list[str]  # the folders its files were sent in: the pipeline's owner entries
+    moved: list[Orphan]  # its old files to remove once the new ones are in place (_Pipeline._moved)
     failed: bool = False
+    kept: bool = False  # a file not ours stands at one of its paths and was left alone
 
 
 def run(
@@ -361,6 +384,13 @@ class _Pipeline:
         self._pending: dict[str, _PendingItem] = {}
         self._owner: dict[tuple[str, str], str] = {}  # (root, folder) → key of the item that sent it
         self._lock = threading.Lock()
+        self.naming = library.naming_fingerprint(settings)  # see _kept_names
+        self._others_recorded = manifest.has_files()  # see _dispatch
+        #: Items whose new files are in place, with the fingerprint to record once their old
+        #: files are removed (see _remove_moved), and cleanup's remover, made at the first.
+        self._moves: list[tuple[str, str | None, list[Orphan]]] = []
+        self._removal: Any = None
+        self._remover: Any = None
 
     # -- sections -----------------------------------------------------------------------------
 
@@ -384,8 +414,10 @@ class _Pipeline:
                 self._process(section, batch)
                 progress.advance(section, len(batch))
                 self._raise_if_fatal()
+                self._remove_moved()
             self._drain()
             self._raise_if_fatal()
+            self._remove_moved()
         except _Fatal as exc:
             self.result.error = str(exc)
             log.error("%s", exc)
@@ -424,15 +456,19 @@ class _Pipeline:
             else:
                 to_render.append((row, key, fp))
         if seen and not self.dry_run:
-            self.manifest.mark_seen(seen, self.run_id)
-        old_states = self.manifest.file_states([key for _, key, _ in to_render])
-        staged: list[tuple[LibraryItem, str]] = []
+            # Unchanged: their fingerprint covers the naming settings, so their names are this run's.
+            self.manifest.mark_seen(seen, self.run_id, naming=self.naming)
+        recorded: dict[str, list[RecordedFile]] = {}
+        old_states = self.manifest.file_states([key for _, key, _ in to_render], by_item=recorded)
+        staged: list[tuple[LibraryItem, str, list[Orphan]]] = []
         staged_files = 0
         for row, key, fp in to_render:
             if self.cancel.is_set():  # staged items were never sent: the next run renders them
                 return
+            files = recorded.get(key, ())
             try:
-                item = build(row, self.settings, self.claims, fingerprint=fp)
+                kept = self._kept_names(row, states.get(key), files)
+                item = build(row, self.settings, self.claims, fingerprint=fp, kept=kept)
             except Exception:  # a hostile row must not stop the run; its old files are kept
                 log.exception("could not render %s %r", section, getattr(row, "name", "?"))
                 self.result.errors += 1
@@ -443,7 +479,8 @@ class _Pipeline:
                 self.result.series_without_episodes += 1
                 continue
             self.result.fields_dropped += item.fields_dropped
-            staged.append((item, fp))
+            # Right after the item's own claim, before the next row's: see _moved.
+            staged.append((item, fp, self._moved(item, files) if files else []))
             staged_files += sum(len(folder.files) for folder in item.folders)
             if len(staged) >= _STAGE_ITEMS or staged_files >= _STAGE_FILES:
                 self._dispatch(staged, old_states)
@@ -462,13 +499,87 @@ class _Pipeline:
             parent, _, name = folder.rpartition("/")
             self.claims.claim(parent, name, key, "")
 
+    def _kept_names(
+        self, row: Any, state: ItemState | None, files: Sequence[RecordedFile]
+    ) -> library.KeptNames | None:
+        """The names a recorded item keeps (library.KeptNames), or None: it is named as usual.
+
+        Kept: when the provider renamed it, a media server would take the moved folder and files
+        for a new item and lose the watch history of the old. Not kept (the item follows its new
+        name): with ``follow_renames``; when the naming settings changed since its names were
+        made (or are not known: recorded by an older vod2strm, see Manifest.mark_seen), a
+        deliberate rename; when it moved to the other root (adult_mode). Its files are those the
+        manifest records for it; only its latest render's count.
+        """
+        if state is None or self.settings.follow_renames or state.naming != self.naming:
+            return None
+        root = library.item_root(row.is_adult, self.settings)
+        if state.root != root:
+            return None
+        live = [(f.path, f.kind) for f in files if f.root == root and f.render_run == state.render_run]
+        return library.kept_names(state.folder, live)
+
+    def _moved(self, item: LibraryItem, files: Sequence[RecordedFile]) -> list[Orphan]:
+        """The item's recorded files that its new render writes at another path: removed once
+        the new files are in place (_remove_moved), so the media servers never show both.
+
+        A file moved when its render writes the same file (library.file_identity: the movie's
+        .strm, the season's season.nfo, the episode S01E02's .nfo) elsewhere: it followed a
+        rename, a change of naming settings or of root, or was left by such a move that was
+        interrupted. Not files the render no longer has at all (an episode the catalog dropped or
+        renumbered): cleanup removes those, behind its safety valve. Nor files under a root that
+        is no longer configured, nor in an old folder another item claimed in this run: it is
+        claimed for this item here, right after its own claim, so no later item takes it while
+        its old files are still there, and an earlier one that took it writes there (cleanup
+        removes what of ours it left).
+        """
+        produced = {out.relpath for folder in item.folders for out in folder.files}
+        if all(f.root == item.root and f.path in produced for f in files):
+            return []  # what nearly every render finds: nothing moved
+        identities = {
+            library.file_identity(out.kind, out.relpath) for folder in item.folders for out in folder.files
+        }
+        top = item.folders[0].folder
+        held: dict[str, bool] = {}
+        moved: list[Orphan] = []
+        for f in files:
+            if (f.root == item.root and f.path in produced) or f.root not in self.roots:
+                continue
+            if library.file_identity(f.kind, f.path) not in identities:
+                continue
+            old_top = "/".join(f.path.split("/", 2)[:2])  # "Movies/<F>", "TV Shows/<S>"
+            if old_top != top:
+                if old_top not in held:
+                    parent, _, name = old_top.rpartition("/")
+                    held[old_top] = self.claims.try_claim(parent, name, item.key)
+                if not held[old_top]:
+                    continue
+            state = f.state
+            # item_seen: the remover then spares the new file under an old spelling of its name.
+            moved.append(
+                Orphan(
+                    f.root,
+                    f.path,
+                    state.hash,
+                    f.kind,
+                    item.section,
+                    state.pending,
+                    state.kept,
+                    item_key=item.key,
+                    item_seen=True,
+                )
+            )
+        return moved
+
     def _reclaim(self, folder: str, key: str) -> bool:
         """Claim a skipped item's recorded folder name; False when someone earlier took it now."""
         parent, _, name = folder.rpartition("/")
         return self.claims.claim(parent, name, key, "") == name
 
     def _dispatch(
-        self, staged: list[tuple[LibraryItem, str]], old_states: dict[tuple[str, str], FileState]
+        self,
+        staged: list[tuple[LibraryItem, str, list[Orphan]]],
+        old_states: dict[tuple[str, str], FileState],
     ) -> None:
         """Send a few rendered items to the writer, after one write-ahead mark for all of them.
 
@@ -476,8 +587,24 @@ class _Pipeline:
         item renders again), in one transaction for the group: a crash before an item is
         recorded again must not leave old hashes beside new bytes. Items without such files
         cost no mark at all (a first run, an unchanged rerun).
+
+        A path the chunk's items have no record of may be another item's: one that left a name
+        this run gave to someone else (a renamed item, in a chunk of its own). Its record is
+        read here, so that its bytes, ours, are replaced rather than kept as a stranger's.
         """
-        plans = [self._plan(item, fp, old_states) for item, fp in staged]
+        if self._others_recorded:
+            unknown = [
+                (item.root, f.relpath)
+                for item, _, _ in staged
+                for group in item.folders
+                for f in group.files
+                if (item.root, f.relpath) not in old_states
+            ]
+            found = self.manifest.path_states(unknown) if unknown else {}
+            if found:
+                old_states.update(found)
+                self._folded_for = None  # _case_variant's index of old_states is stale
+        plans = [self._plan(item, fp, old_states, moved) for item, fp, moved in staged]
         planned = [p for p in plans if p is not None]
         rewriting = [(p.item.key, ident, digest) for p in planned for ident, digest in p.rewriting]
         if rewriting:
@@ -495,14 +622,18 @@ class _Pipeline:
             self._writer(root).submit_many(batches, cancel=self.cancel)
 
     def _plan(
-        self, item: LibraryItem, fingerprint: str | None, old_states: dict[tuple[str, str], FileState]
+        self,
+        item: LibraryItem,
+        fingerprint: str | None,
+        old_states: dict[tuple[str, str], FileState],
+        moved: list[Orphan],
     ) -> _Plan | None:
         """Compare an item's files with the manifest: what to send the writer (None: nothing).
 
         Unchanged files cost nothing on the share; with ``--verify`` they are sent as
         ``if_missing``, so the writer's one listing per folder restores files deleted by hand. Each
         file sent carries the hashes of bytes we may have left at its path (``owned``): the writer
-        replaces nothing else.
+        replaces nothing else. ``moved``: its old files to remove once these are in place.
         """
         records: dict[tuple[str, str], FileRecord] = {}
         batches: list[tuple[FolderFiles, Owned, frozenset[str]]] = []
@@ -542,11 +673,16 @@ class _Pipeline:
         top_folder = item.folders[0].folder if item.folders else ""
         if self.dry_run:
             self.result.written += to_send
+            self.result.removed += sum(1 for o in moved if o.kept is None and o.owned())  # at most
             return None
         if not batches:
-            self._record(item.key, item.section, item.root, fingerprint, records, top_folder)
+            if moved:  # new files in place already: a move that was interrupted
+                self._record(item.key, item.section, item.root, None, records, top_folder)
+                self._move_done(item.key, fingerprint, moved)
+            else:
+                self._record(item.key, item.section, item.root, fingerprint, records, top_folder)
             return None
-        return _Plan(item, fingerprint, records, batches, rewriting, to_send, top_folder)
+        return _Plan(item, fingerprint, records, batches, rewriting, to_send, top_folder, moved)
 
     def _case_variant(
         self, old_states: dict[tuple[str, str], FileState], ident: tuple[str, str]
@@ -588,6 +724,7 @@ class _Pipeline:
             plan.fingerprint,
             plan.folder,
             folders,
+            plan.moved,
         )
         with self._lock:
             self._pending[item.key] = pending
@@ -606,6 +743,7 @@ class _Pipeline:
             root=root,
             nfiles=len(records),
             files=records.values(),
+            naming=self.naming,
         )
 
     # -- writer results (called from writer threads) -------------------------------------------
@@ -708,6 +846,7 @@ class _Pipeline:
             log.warning("kept %s: changed since vod2strm wrote it", ident[1])
         if len(listed) < KEPT_REPORT_LIMIT:
             listed.append(ident[1] if ident[0] == "main" else f"{ident[0]}:{ident[1]}")
+        pending.kept = True
         pending.records[ident] = dataclasses.replace(
             pending.records[ident],
             hash=old.hash if (old and reason == EDITED) else None,
@@ -732,7 +871,62 @@ class _Pipeline:
 
     def _record_done(self, pending: _PendingItem) -> None:
         fingerprint = None if pending.failed else pending.fingerprint
+        if pending.moved and not pending.failed and not pending.kept:
+            self._record(pending.key, pending.section, pending.root, None, pending.records, pending.folder)
+            self._move_done(pending.key, fingerprint, pending.moved)
+            return
+        # A file that failed or was kept leaves the item's old files where they are: the next run
+        # renders a failed item again, and cleanup removes the old files of one that was kept.
         self._record(pending.key, pending.section, pending.root, fingerprint, pending.records, pending.folder)
+
+    def _move_done(self, key: str, fingerprint: str | None, moved: list[Orphan]) -> None:
+        """An item's new files are in place and recorded, without its fingerprint: its old files
+        go next (_remove_moved), and until they did, a crash leaves it to render again next run,
+        which removes them."""
+        with self._lock:
+            self._moves.append((key, fingerprint, moved))
+
+    def _remove_moved(self) -> None:
+        """Remove the old files of items whose new files are in place (see _moved).
+
+        In the run's thread, between chunks and at the end of a section, with cleanup's remover
+        and its checks: a file goes only when it holds bytes the manifest records as ours (never
+        a user's file, nor one edited since), with no symlinked folder on its way, and not when it
+        is the new file under another spelling (a case-insensitive share); a folder it empties
+        goes too. Each folder it removes files from is recorded as deleted for the media servers
+        (the new folder was recorded as created when its files were written). An item gets its
+        fingerprint back once its old files were handled without an error; otherwise it renders
+        again next run, which tries again. After a cancel this waits for that next run.
+        """
+        with self._lock:
+            moves, self._moves = self._moves, []
+        if not moves or self.cancel.is_set():
+            return
+        from vod2strm.jobs import cleanup  # here: cleanup imports this module
+
+        if self._remover is None:
+            self._removal = cleanup.CleanupResult()
+            self._remover = cleanup._Remover(
+                self.roots, self.fs, self.manifest, self._removal, False, None, self.changes
+            )
+        removal, remover = self._removal, self._remover
+        removed_before, errors_before = removal.removed, removal.errors
+        self.manifest.commit()  # the items' new records first: the remover tells live files by them
+        done: list[tuple[str, str | None]] = []
+        try:
+            for key, fingerprint, orphans in moves:
+                errors = removal.errors
+                for orphan in sorted(orphans, key=lambda o: (o.root, o.path)):
+                    remover.handle(orphan)
+                remover.finish()
+                if removal.errors == errors:
+                    done.append((key, fingerprint))
+        except Vod2strmError as exc:  # the root went away (an unmounted share): as a write would
+            raise _Fatal(f"removing the old files of titles that moved stopped: {exc}") from exc
+        finally:
+            self.manifest.set_fingerprints(done)
+        self.result.removed += removal.removed - removed_before
+        self.result.errors += removal.errors - errors_before
 
     def _drain(self) -> None:
         for writer in self._writers.values():

@@ -15,6 +15,10 @@ Contract (used by jobs/generate.py and the writer):
 - ``folders``: the item's files grouped by folder (relative POSIX paths under the item's root),
   so the writer can send one folder per task; ``folders[0].folder`` is the item's own folder
   (movie folder, show folder), the one a rerun reclaims.
+- ``kept``: names an item recorded earlier keeps when the provider renames it (see
+  :class:`KeptNames`): its folder, claimed as it is or not at all, and its episodes' file names.
+  Without it (a first render, a follow: ``follow_renames``, changed naming settings), names are
+  the usual function of the row, the settings and the claims.
 - Catalog values never stop an item: an NFO leaves out (or, for free text, cleans) a value XML
   cannot carry (nfo.py), and the item is built with all its files. Each such file is one warning
   naming the item, the file and the fields; ``LibraryItem.fields_dropped`` counts those fields
@@ -27,7 +31,8 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -80,7 +85,8 @@ class LibraryItem:
 # Order of use in a run (jobs/generate.py), one NameClaims per run, rows in primary-key order:
 #   key = movie_key(row, settings); fp = movie_fingerprint(row, settings)     # cheap, pure
 #   unchanged (fp and folder as recorded): claims.claim(parent, recorded_name, key) == recorded_name
-#       → skip; otherwise (or when that reclaim fails) item = movie_item(row, settings, claims).
+#       → skip; otherwise (or when that reclaim fails) item = movie_item(row, settings, claims,
+#       kept=kept_names(recorded folder, recorded files) when the item keeps its names, else None).
 # Claims use the parent folder relative to the root ("Movies", "TV Shows") and the item key as
 # owner, so a reclaim by a skipped item and the claim inside movie_item agree. Every row must
 # claim, skipped or not: otherwise a newer same-named item could take (and overwrite) its folder.
@@ -91,6 +97,85 @@ class LibraryItem:
 #: 2: a show's ``premiered`` from its year; episode names without a title holding an episode code
 #: (Kodi); a movie's "-trailer" written "–trailer" in its names (Kodi's exclude rule).
 RENDER_VERSION = 2
+
+#: Bump when the names themselves change on purpose (a rule media servers need): a new naming
+#: version is a deliberate rename, so items follow it instead of keeping their recorded names
+#: (see KeptNames). Bump RENDER_VERSION with it, so that every item renders again and follows.
+NAMING_VERSION = 1
+
+
+@lru_cache(maxsize=8)
+def naming_fingerprint(settings: Settings) -> str:
+    """Hash of what shapes names besides the row: the naming settings and :data:`NAMING_VERSION`.
+
+    Recorded with each item (``items.naming`` in the manifest). An item recorded under other
+    naming settings follows them (its files move, and the old ones go in the same run); under
+    the same ones it keeps its recorded names when the provider renames it (see KeptNames).
+    """
+    parts = [
+        NAMING_VERSION,
+        settings.id_tag_style,
+        settings.name_clean_regex,
+        settings.movies_folder,
+        settings.series_folder,
+        settings.max_path_bytes,
+    ]
+    return hashlib.blake2b(json.dumps(parts).encode(), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class KeptNames:
+    """The names an item keeps from its latest render when the provider renames it.
+
+    Why: a media server knows an item by its path (Jellyfin derives its id from it, Kodi keys
+    its library and watched state on it); a folder or file that moves is a new item to it, with
+    no watch history, and the old one shows beside it until it is removed. A rename therefore
+    keeps the item's folder and file names; its NFOs carry the new title, which the server shows.
+
+    ``folder``: the recorded top folder (``Movies/<F>`` or ``TV Shows/<S>``), claimed as it is
+    (:meth:`NameClaims.try_claim`) or not at all. ``episodes``: ``SxxEyy`` → recorded base name,
+    for codes that named one episode file (episodes sharing a code cannot be told apart by their
+    names, and are named as usual). ``show``: the show's part of the recorded episode names, for
+    the names of new episodes, so that they sort with the others (None: unknown, the usual one).
+    """
+
+    folder: str
+    episodes: Mapping[str, str]
+    show: str | None = None
+
+
+def kept_names(folder: str, files: Iterable[tuple[str, str]]) -> KeptNames:
+    """The :class:`KeptNames` of an item recorded with top ``folder`` and ``files``, the
+    ``(relpath, kind)`` pairs of its latest render."""
+    by_code: dict[str, list[str]] = {}
+    shows: Counter[str] = Counter()
+    prefix = folder + "/"
+    for relpath, kind in files:
+        if kind != "episode_strm" or not relpath.startswith(prefix):
+            continue
+        base = relpath.rpartition("/")[2].removesuffix(".strm")
+        split = naming.split_episode_base(base)  # a name we wrote: safe as it is
+        if split is None:
+            continue
+        shows[split[0]] += 1
+        by_code.setdefault(split[1], []).append(base)
+    episodes = {code: names[0] for code, names in by_code.items() if len(names) == 1}
+    # The most common show part (a name shortened to fit holds a shortened one), the longest on a tie.
+    show = max(shows.items(), key=lambda kv: (kv[1], len(kv[0])))[0] if shows else None
+    return KeptNames(folder, episodes, show)
+
+
+def file_identity(kind: str, relpath: str) -> tuple[str, str]:
+    """What a file is to its item, whatever its name: its kind, plus the season folder of a
+    ``season.nfo`` and the ``SxxEyy`` of an episode's files. A recorded file whose identity a
+    new render writes at another path is that file moved (generate removes the old one); an
+    episode name that holds no code it wrote is only itself."""
+    if kind in ("episode_strm", "episode_nfo"):
+        split = naming.split_episode_base(relpath.rpartition("/")[2].rpartition(".")[0])
+        return kind, split[1] if split is not None else relpath
+    if kind == "season_nfo":
+        return kind, relpath.rpartition("/")[0].rpartition("/")[2]
+    return kind, ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +366,18 @@ def _claim_folder(
     return claims.claim(parent, desired, owner, tag, max_bytes=max_bytes, keep_tail=keep)
 
 
+def _kept_folder(claims: NameClaims, parent: str, key: str, kept: KeptNames | None) -> str | None:
+    """The recorded folder name ``kept`` holds, when it is under ``parent`` and this run's claims
+    let ``key`` have exactly it; else None (the item is named as usual). The lower primary key
+    keeps a name as always: an item that claimed it first this run has it."""
+    if kept is None:
+        return None
+    recorded_parent, _, name = kept.folder.rpartition("/")
+    if recorded_parent != parent or not name or naming.safe_component(name) != name:
+        return None
+    return name if claims.try_claim(parent, name, key) else None
+
+
 def _label(title: str, year: int | None) -> str:
     return f"{title} ({year})" if year is not None else title
 
@@ -318,11 +415,17 @@ def series_fingerprint(row: SeriesRow, settings: Settings) -> str:
 
 
 def movie_head(
-    row: MovieRow, settings: Settings, claims: NameClaims, *, fingerprint: str | None = None
+    row: MovieRow,
+    settings: Settings,
+    claims: NameClaims,
+    *,
+    fingerprint: str | None = None,
+    kept: KeptNames | None = None,
 ) -> ItemHead:
     """Key, claimed folder and fingerprint of a movie, without rendering.
 
     ``fingerprint``: :func:`movie_fingerprint` of this row, when the caller already has it.
+    ``kept``: the names it keeps (:class:`KeptNames`): its recorded folder when it can claim it.
     """
     title, year = naming.display_title(row.name, row.year, settings)
     # unique_key only matters if two rows ever share a key (ids equal after clean-up): then the
@@ -330,7 +433,9 @@ def movie_head(
     key = claims.unique_key(movie_key(row, settings), f"movie#{row.id}")
     budget = naming.movie_folder_budget(settings)
     parent = settings.movies_folder
-    folder = _claim_folder(claims, parent, title, year, row, key, budget, settings, movie=True)
+    folder = _kept_folder(claims, parent, key, kept) or _claim_folder(
+        claims, parent, title, year, row, key, budget, settings, movie=True
+    )
     root = item_root(row.is_adult, settings)
     if fingerprint is None:
         fingerprint = movie_fingerprint(row, settings)
@@ -338,13 +443,20 @@ def movie_head(
 
 
 def movie_item(
-    row: MovieRow, settings: Settings, claims: NameClaims, *, fingerprint: str | None = None
+    row: MovieRow,
+    settings: Settings,
+    claims: NameClaims,
+    *,
+    fingerprint: str | None = None,
+    kept: KeptNames | None = None,
 ) -> LibraryItem:
     """A movie's folder with ``<Folder>.strm`` and (NFOs on) ``<Folder>.nfo``.
 
     ``fingerprint``: :func:`movie_fingerprint` of this row, when the caller already computed it.
+    ``kept``: as for :func:`movie_head` (the files take the kept folder's name, the NFO the new
+    title).
     """
-    head = movie_head(row, settings, claims, fingerprint=fingerprint)
+    head = movie_head(row, settings, claims, fingerprint=fingerprint, kept=kept)
     name = head.folder.rsplit("/", 1)[1]
     strm = render_strm("movie", row.uuid, row.source, settings)
     files = [OutputFile(f"{head.folder}/{name}.strm", strm, "movie_strm")]
@@ -367,11 +479,17 @@ def movie_item(
 
 
 def series_head(
-    row: SeriesRow, settings: Settings, claims: NameClaims, *, fingerprint: str | None = None
+    row: SeriesRow,
+    settings: Settings,
+    claims: NameClaims,
+    *,
+    fingerprint: str | None = None,
+    kept: KeptNames | None = None,
 ) -> ItemHead | None:
     """Key, claimed show folder and fingerprint of a series; None (and no claim) without episodes.
 
     ``fingerprint``: :func:`series_fingerprint` of this row, when the caller already has it.
+    ``kept``: as for :func:`movie_head`.
     """
     if not row.episodes:
         return None
@@ -379,7 +497,9 @@ def series_head(
     key = claims.unique_key(series_key(row, settings), f"series#{row.id}")
     budget = naming.series_folder_budget(settings, naming.longest_season_folder(row))
     parent = settings.series_folder
-    folder = _claim_folder(claims, parent, title, year, row, key, budget, settings)
+    folder = _kept_folder(claims, parent, key, kept) or _claim_folder(
+        claims, parent, title, year, row, key, budget, settings
+    )
     root = item_root(row.is_adult, settings)
     if fingerprint is None:
         fingerprint = series_fingerprint(row, settings)
@@ -387,7 +507,12 @@ def series_head(
 
 
 def series_item(
-    row: SeriesRow, settings: Settings, claims: NameClaims, *, fingerprint: str | None = None
+    row: SeriesRow,
+    settings: Settings,
+    claims: NameClaims,
+    *,
+    fingerprint: str | None = None,
+    kept: KeptNames | None = None,
 ) -> LibraryItem | None:
     """The show's files grouped by folder: show folder (tvshow.nfo), then one group per season.
 
@@ -395,8 +520,11 @@ def series_item(
     folder, present even when it holds no file (NFOs off). Episodes whose names clash
     case-insensitively within a season (same SxxEyy, e.g. NULL numbers) get " (2)", " (3)" in
     episode-id order, so none overwrites another. ``fingerprint``: as for :func:`movie_item`.
+    ``kept`` (:class:`KeptNames`): when the show keeps its recorded folder, an episode whose code
+    names one recorded file and one episode keeps that file's name (a retitled episode too), and
+    the other episodes are named with the recorded names' show part; NFOs carry the new titles.
     """
-    head = series_head(row, settings, claims, fingerprint=fingerprint)
+    head = series_head(row, settings, claims, fingerprint=fingerprint, kept=kept)
     if head is None:
         return None
     show_title, _year = naming.display_title(row.name, row.year, settings)
@@ -404,6 +532,13 @@ def series_item(
     seasons: dict[int, list[EpisodeRow]] = {}
     for ep in _sorted_episodes(row):
         seasons.setdefault(naming.season_number(ep.season_number), []).append(ep)
+    kept_episodes: Mapping[str, str] = {}
+    codes: Counter[str] = Counter()
+    if kept is not None and head.folder == kept.folder:
+        kept_episodes = kept.episodes
+        if kept.show is not None:
+            show_component = kept.show
+        codes.update(naming.episode_code(ep.season_number, ep.episode_number) for ep in row.episodes)
 
     # The show folder always comes first (empty without NFOs): folders[0] is the item's folder.
     show_files: tuple[OutputFile, ...] = ()
@@ -430,9 +565,16 @@ def series_item(
         taken: set[str] = set()
         for ep in episodes:
             title = naming.episode_title(show_title, ep, settings)
-            base = naming.episode_base_name(
-                show_title, ep, settings, max_bytes=budget, show_component=show_component, title=title
-            )
+            base = None
+            if kept_episodes:
+                code = naming.episode_code(ep.season_number, ep.episode_number)
+                base = kept_episodes.get(code) if codes[code] == 1 else None
+                if base is not None and naming.fold(base) in taken:
+                    base = None
+            if base is None:
+                base = naming.episode_base_name(
+                    show_title, ep, settings, max_bytes=budget, show_component=show_component, title=title
+                )
             n, folded = 1, naming.fold(base)
             while folded in taken:
                 n += 1

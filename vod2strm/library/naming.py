@@ -427,6 +427,21 @@ def episode_base_name(
     return safe_component(name + suffix, max(max_bytes, utf8_len(code) + utf8_len(suffix)))
 
 
+# The SxxEyy code in an episode base name that episode_base_name wrote: neither the show's part
+# nor the episode title it writes holds an episode marker (has_episode_marker), so the first code
+# standing alone between spaces is the episode's.
+_WRITTEN_CODE = re.compile(r"(?:^| )(S[0-9]{2,}E[0-9]{2,})(?= |$)")
+
+
+def split_episode_base(base: str) -> tuple[str, str] | None:
+    """(show part, ``SxxEyy``) of an episode base name :func:`episode_base_name` wrote, e.g.
+    ``("Show", "S01E02")`` for ``Show S01E02 - Title (2)``; None for a name it cannot have written."""
+    match = _WRITTEN_CODE.search(base)
+    if match is None:
+        return None
+    return base[: match.start(1)].rstrip(" "), match.group(1)
+
+
 # ---------------------------------------------------------------------------------------------
 # Collision claims
 
@@ -485,6 +500,12 @@ class NameClaims:
             if self._take(_digest(folded_parent, fold(candidate)), owner):
                 return candidate
         raise AssertionError("unreachable: candidates are endless")  # pragma: no cover
+
+    def try_claim(self, parent: str, name: str, key: str) -> bool:
+        """Claim exactly ``name`` under ``parent`` for ``key``, or nothing: False when another
+        owner holds it, and then no other name is taken either. For names an item keeps from an
+        earlier run (library/items.py, ``KeptNames``): the kept name, or the item's usual claim."""
+        return self._take(_digest(fold(parent), fold(name)), _digest("owner", key))
 
     @staticmethod
     def _candidates(name: str, tag: str, max_bytes: int, keep_tail: int) -> Iterator[str]:

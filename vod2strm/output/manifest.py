@@ -9,7 +9,9 @@ Tables:
   processed without cancel or failure). Cleanup trusts only complete sections.
 - ``items``: per catalog item key: input fingerprint, the run that last rendered it
   (``render_run``), the last run that saw it in the catalog (``seen_run``), its top folder (so a
-  skipped item still claims its name) and its file count.
+  skipped item still claims its name), its file count, and the naming settings its names were
+  made under (``naming``: ``library.items.naming_fingerprint``; NULL when not known, as for items
+  recorded before it was kept): a renamed item keeps its names under the same ones.
 - ``files``: per path: content hash, owning item, kind, and the render that produced it. ``hash`` is
   the bytes we last put there (NULL: none proven ours); ``pending`` lists other hashes the file may
   hold while a write-ahead mark is open (``-``: it may be gone), so ownership survives a crash in
@@ -80,7 +82,8 @@ CREATE TABLE IF NOT EXISTS items (
     seen_run INTEGER NOT NULL,
     folder TEXT NOT NULL,
     root TEXT NOT NULL,
-    nfiles INTEGER NOT NULL
+    nfiles INTEGER NOT NULL,
+    naming TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS files (
     root TEXT NOT NULL,
@@ -102,11 +105,13 @@ _SCHEMA += _ITEM_INDEX + ";\n"
 #: Upserts as (head, one row's placeholders, conflict clause): a statement carries many rows
 #: (see _upsert). A row seen twice in one statement updates itself, as two statements would.
 _UPSERT_ITEM = (
-    "INSERT INTO items (key, section, fingerprint, render_run, seen_run, folder, root, nfiles) VALUES ",
-    "(?, ?, ?, ?, ?, ?, ?, ?)",
+    "INSERT INTO items (key, section, fingerprint, render_run, seen_run, folder, root, nfiles, naming)"
+    " VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
     " ON CONFLICT (key) DO UPDATE SET section=excluded.section,"
     " fingerprint=excluded.fingerprint, render_run=excluded.render_run,"
-    " seen_run=excluded.seen_run, folder=excluded.folder, root=excluded.root, nfiles=excluded.nfiles",
+    " seen_run=excluded.seen_run, folder=excluded.folder, root=excluded.root, nfiles=excluded.nfiles,"
+    " naming=excluded.naming",
 )
 _UPSERT_FILE = (
     "INSERT INTO files (root, path, hash, item_key, kind, section, render_run, size, pending, kept) VALUES ",
@@ -133,6 +138,8 @@ class ItemState:
     render_run: int
     folder: str
     nfiles: int
+    root: str = "main"
+    naming: str | None = None  # see the items table
 
 
 @dataclass(slots=True)  # not frozen, for speed: see OutputFile in library/items.py
@@ -178,6 +185,17 @@ class FileState:
 
     def owned(self) -> tuple[str, ...]:
         return owned_hashes(self.hash, self.pending)
+
+
+@dataclass(slots=True)  # not frozen, for speed: one per file of every item a run renders
+class RecordedFile:
+    """One file an item owns in the manifest, with what its next render needs to know of it."""
+
+    root: str
+    path: str
+    kind: str
+    render_run: int  # the item's latest render produced it when equal to the item's render_run
+    state: FileState
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +269,7 @@ class Manifest:
                 raise RefusedError(f"manifest {path} was written by a newer vod2strm; upgrade first")
             else:
                 _migrate(db, int(row[0]))
+            _add_columns(db)
         except sqlite3.DatabaseError as exc:
             if db is not None:
                 db.close()
@@ -432,19 +451,26 @@ class Manifest:
         with self._lock:
             for batch in _batches(keys):
                 marks = ",".join("?" * len(batch))
-                for key, fp, render_run, folder, nfiles in self._db.execute(
-                    f"SELECT key, fingerprint, render_run, folder, nfiles FROM items WHERE key IN ({marks})",
+                for key, fp, render_run, folder, nfiles, root, naming in self._db.execute(
+                    "SELECT key, fingerprint, render_run, folder, nfiles, root, naming FROM items"
+                    f" WHERE key IN ({marks})",
                     batch,
                 ):
-                    found[key] = ItemState(fp, render_run, folder, nfiles)
+                    found[key] = ItemState(fp, render_run, folder, nfiles, root, naming)
         return found
 
     def file_hashes(self, item_keys: Sequence[str]) -> dict[tuple[str, str], str | None]:
         """``(root, path) -> hash`` for every file the given items own."""
         return {ident: state.hash for ident, state in self.file_states(item_keys).items()}
 
-    def file_states(self, item_keys: Sequence[str]) -> dict[tuple[str, str], FileState]:
-        """``(root, path) -> FileState`` for every file the given items own."""
+    def file_states(
+        self, item_keys: Sequence[str], *, by_item: dict[str, list[RecordedFile]] | None = None
+    ) -> dict[tuple[str, str], FileState]:
+        """``(root, path) -> FileState`` for every file the given items own.
+
+        ``by_item``, when given, also gets each item's files (:class:`RecordedFile`), from the same
+        query.
+        """
         found: dict[tuple[str, str], FileState] = {}
         with self._lock:
             if self._item_index_deferred:
@@ -453,10 +479,32 @@ class Manifest:
                 self.ensure_item_index()
             for batch in _batches(item_keys):
                 marks = ",".join("?" * len(batch))
-                for root, path, digest, pending, kept in self._db.execute(
-                    f"SELECT root, path, hash, pending, kept FROM files WHERE item_key IN ({marks})", batch
+                for root, path, digest, pending, kept, key, kind, render_run in self._db.execute(
+                    "SELECT root, path, hash, pending, kept, item_key, kind, render_run FROM files"
+                    f" WHERE item_key IN ({marks})",
+                    batch,
                 ):
-                    found[(root, path)] = FileState(digest, pending, kept)
+                    found[(root, path)] = state = FileState(digest, pending, kept)
+                    if by_item is not None:
+                        by_item.setdefault(key, []).append(RecordedFile(root, path, kind, render_run, state))
+        return found
+
+    def path_states(self, paths: Sequence[tuple[str, str]]) -> dict[tuple[str, str], FileState]:
+        """``(root, path) -> FileState`` of the given paths the manifest records, whichever item
+        owns them."""
+        by_root: dict[str, list[str]] = {}
+        for root, path in paths:
+            by_root.setdefault(root, []).append(path)
+        found: dict[tuple[str, str], FileState] = {}
+        with self._lock:
+            for root, names in by_root.items():
+                for batch in _batches(names):
+                    marks = ",".join("?" * len(batch))
+                    for path, digest, pending, kept in self._db.execute(
+                        f"SELECT path, hash, pending, kept FROM files WHERE root = ? AND path IN ({marks})",
+                        (root, *batch),
+                    ):
+                        found[(root, path)] = FileState(digest, pending, kept)
         return found
 
     def _any_item(self, keys: Sequence[str]) -> bool:
@@ -480,11 +528,31 @@ class Manifest:
             yield from page
             last = page[-1][0]
 
-    def mark_seen(self, keys: Sequence[str], run_id: int) -> None:
+    def mark_seen(self, keys: Sequence[str], run_id: int, *, naming: str | None = None) -> None:
+        """Items the run saw in the catalog. ``naming``: the run's naming settings, for items it
+        skipped as unchanged (their fingerprint, which covers those settings, proves their names
+        were made under them): it fills in a naming not known yet (recorded by an older vod2strm)."""
         with self._lock:
             for batch in _batches(keys):
                 marks = ",".join("?" * len(batch))
-                self._db.execute(f"UPDATE items SET seen_run=? WHERE key IN ({marks})", (run_id, *batch))
+                if naming is None:
+                    self._db.execute(f"UPDATE items SET seen_run=? WHERE key IN ({marks})", (run_id, *batch))
+                else:
+                    self._db.execute(
+                        f"UPDATE items SET seen_run=?, naming=COALESCE(naming, ?) WHERE key IN ({marks})",
+                        (run_id, naming, *batch),
+                    )
+
+    def set_fingerprints(self, items: Sequence[tuple[str, str | None]]) -> None:
+        """Record ``(key, fingerprint)`` pairs, after the work the items waited for (generate
+        records a moved item without one until its old files are removed: jobs/generate.py).
+        One transaction."""
+        if not items:
+            return
+        with self.transaction():
+            self._db.executemany(
+                "UPDATE items SET fingerprint = ? WHERE key = ?", [(fp, key) for key, fp in items]
+            )
 
     def record_item(
         self,
@@ -497,10 +565,12 @@ class Manifest:
         root: str,
         nfiles: int,
         files: Iterable[FileRecord],
+        naming: str | None = None,
     ) -> None:
         """Record one rendered item and every file its render produced (written or not).
 
         ``fingerprint`` is None when one of its files failed: the next run renders it again.
+        ``naming``: the naming settings its names were made under (see the items table).
         Items are kept and written in groups (``_GROUP_ROWS`` rows or ``_GROUP_SECONDS``, and by
         :meth:`commit`, :meth:`finish_run`, :meth:`close`), one transaction each, so a crash
         loses at most the last group, whose files the next run finds on disk with the same bytes
@@ -519,7 +589,9 @@ class Manifest:
         with self._lock:
             if not self._group_items:
                 self._group_started = time.monotonic()
-            self._group_items.append((key, section, fingerprint, run_id, run_id, folder, root, nfiles))
+            self._group_items.append(
+                (key, section, fingerprint, run_id, run_id, folder, root, nfiles, naming)
+            )
             self._group_files += rows
             grouped = len(self._group_items) + len(self._group_files)
             if grouped >= _GROUP_ROWS or time.monotonic() - self._group_started >= _GROUP_SECONDS:
@@ -774,6 +846,33 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
             if column not in columns:
                 db.execute(f"ALTER TABLE files ADD COLUMN {column} TEXT")
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+#: Columns added within a schema version: nullable, and named in no statement of an older
+#: vod2strm, which therefore still opens the manifest (and leaves them as they are).
+_ADDED_COLUMNS = (("items", "naming", "TEXT"),)
+
+
+def _add_columns(db: sqlite3.Connection) -> None:
+    """Add the :data:`_ADDED_COLUMNS` a manifest lacks, once (checked again under the write lock,
+    so two processes opening one manifest do not both add a column)."""
+
+    def missing() -> list[tuple[str, str, str]]:
+        found: dict[str, set[str]] = {}
+        for table, _, _ in _ADDED_COLUMNS:
+            found.setdefault(table, {row[1] for row in db.execute(f"PRAGMA table_info({table})")})
+        return [(t, c, kind) for t, c, kind in _ADDED_COLUMNS if c not in found[t]]
+
+    if not missing():
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for table, column, kind in missing():
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
