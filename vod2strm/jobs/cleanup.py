@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 #: How many paths a report lists (the counts are always complete).
 REPORT_LIMIT = 1000
 _FORGET_BATCH = 500
-#: An orphan's path that is another spelling of a live file (see _Remover._is_a_live_file).
+#: An orphan's path that is another spelling of a live file (see Remover._is_a_live_file).
 _LIVE = "live"
 #: Files deleted per write-ahead mark in the manifest (never across folders).
 _DELETE_BATCH = 100
@@ -136,7 +136,7 @@ def run(
                 + ". A provider outage? Nothing there was deleted; force the cleanup if this is intended."
             )
             log.warning("%s", result.message)
-        remover = _Remover(roots, fs, manifest, result, dry_run, on_path, recorder)
+        remover = Remover(roots, fs, manifest, result, dry_run, on_path, recorder)
         for section, complete in plan.items():
             if all((root, section) in left_alone for root in roots):
                 continue
@@ -214,7 +214,13 @@ def _valve(
     return refused, unconfigured
 
 
-class _Remover:
+class Remover:
+    """Removes orphaned files that are provably ours (by content), and the folders they empty.
+
+    Shared with generate, which removes a moved item's old files in the same run with the same
+    rules (see ``jobs.generate._Pipeline._remove_moved``).
+    """
+
     def __init__(
         self,
         roots: dict[str, Path],

@@ -906,7 +906,7 @@ class _Pipeline:
 
         if self._remover is None:
             self._removal = cleanup.CleanupResult()
-            self._remover = cleanup._Remover(
+            self._remover = cleanup.Remover(
                 self.roots, self.fs, self.manifest, self._removal, False, None, self.changes
             )
         removal, remover = self._removal, self._remover
