@@ -490,14 +490,9 @@ def _base_url_note(settings, action: str) -> str:
 
 
 def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    if seconds < 90:
-        return f"{seconds} s"
-    if seconds < 5400:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    from vod2strm.jobs.progress import format_duration
+
+    return format_duration(seconds)
 
 
 def describe_sections(sections: Mapping[str, Any]) -> str:

@@ -130,6 +130,18 @@ class StatusFile:
                     log.warning("cannot write the status file %s: %s", self.path, exc)
 
 
+def format_duration(seconds: float | None) -> str:
+    """A time left or waited, as a person reads it in a status line ("?" when unknown)."""
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
 def read_status(state_dir: Path) -> dict[str, Any] | None:
     try:
         return json.loads((state_dir / STATUS_FILE).read_text())

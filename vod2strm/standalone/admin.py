@@ -35,6 +35,7 @@ from django.utils.safestring import mark_safe
 
 from vod2strm import application
 from vod2strm.application import selection
+from vod2strm.jobs.progress import format_duration
 from vod2strm.standalone import models
 
 admin.site.site_header = "vod2strm administration"
@@ -562,9 +563,9 @@ def library_status(settings) -> dict[str, Any]:
                 "total": total,
                 "percent": round(100 * done / total) if total else 0,
                 "text": f"{name}: {done} of {total}{share}, {sec.get('status', '')}"
-                + (f", {rate:.1f} items/s" if rate else "")
+                + (f", {rate:,.0f} items/s" if rate else "")
                 + (
-                    f", about {_duration(eta)} left"
+                    f", about {format_duration(eta)} left"
                     if eta is not None and sec.get("status") == "running"
                     else ""
                 ),
@@ -588,11 +589,6 @@ def library_status(settings) -> dict[str, Any]:
         "runs": runs,
         "history": list(reversed(control.read_history(settings.state_dir, limit=5))),
     }
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
 
 
 def _library_action(request: HttpRequest, settings, action: str) -> None:
